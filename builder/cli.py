@@ -1,0 +1,189 @@
+"""`modelforge`: the command line. It only wires load -> plan -> render -> write.
+
+Exit codes: 0 ok; 1 infeasible plan or drift; 2 bad input (spec, flags).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+from . import __version__
+from .errors import PlanError, SpecError
+from .load import load_spec
+from .plan import Plan, make_plan
+from .render import drift, render_all, write
+
+
+def _spec_args() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-f", "--file", default="modelforge.yaml", help="spec file (default: modelforge.yaml)")
+    common.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
+                        help="override a spec value, e.g. --set hardware.gpus=4 (repeatable)")
+    return common
+
+
+def parser() -> argparse.ArgumentParser:
+    common = _spec_args()
+    top = argparse.ArgumentParser(prog="modelforge", description="Fine-tune with ms-swift, serve with vLLM, from one spec.")
+    top.add_argument("--version", action="version", version=f"modelforge {__version__}")
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("render", parents=[common], help="write Dockerfiles, compose/ and k8s/ from the spec")
+    p.add_argument("-o", "--out", default=None, help="output folder (default: the spec's folder)")
+    p.add_argument("--check", action="store_true", help="write nothing; exit 1 listing files that differ from a fresh render")
+    p.add_argument("--force", action="store_true", help="render even when the plan is infeasible")
+
+    p = sub.add_parser("plan", parents=[common], help="show what will run: commands, layout, memory")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = sub.add_parser("validate", parents=[common], help="check the spec only")
+
+    p = sub.add_parser("build", parents=[common], help="render, then build the images with Docker")
+    p.add_argument("images", nargs="*", choices=["train", "serve", []], default=[], metavar="IMAGE",
+                   help="train and/or serve (default: both)")
+    p.add_argument("-o", "--out", default=None, help="render/build-context folder (default: the spec's folder)")
+    p.add_argument("--force", action="store_true", help="build even when the plan is infeasible")
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        spec = load_spec(args.file, args.overrides)
+        if args.command == "validate":
+            print(f"{args.file}: valid")
+            return 0
+        plan = make_plan(spec)
+        if args.command == "plan":
+            return _plan(plan, args.json)
+        if args.command == "build":
+            return _build(plan, args)
+        return _render(plan, args)
+    except SpecError as exc:
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return 2
+    except PlanError as exc:
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _build(plan: Plan, args: argparse.Namespace) -> int:
+    from python_on_whales.exceptions import DockerException
+
+    from .build import IMAGES, build
+
+    args.check = False
+    status = _render(plan, args)
+    if status:
+        return status
+    out = Path(args.out) if args.out else Path(args.file).resolve().parent
+    try:
+        build(plan, out, Path(args.file).resolve().parent, tuple(args.images) or IMAGES)
+    except DockerException as exc:
+        tail = "\n".join((exc.stderr or exc.stdout or "").strip().splitlines()[-15:])
+        print(f"error: docker build failed (exit {exc.return_code}):\n{tail}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _render(plan: Plan, args: argparse.Namespace) -> int:
+    if not plan.feasible and not args.force:
+        for problem in plan.errors:
+            print(f"error: {problem}", file=sys.stderr)
+        print("refusing to render an infeasible plan (see `modelforge plan`; --force renders anyway)", file=sys.stderr)
+        return 1
+    out = Path(args.out) if args.out else Path(args.file).resolve().parent
+    files = render_all(plan, Path(args.file).name)
+    if args.check:
+        stale = drift(files, out)
+        for rel in stale:
+            print(f"differs: {rel}")
+        if stale:
+            print(f"{len(stale)} file(s) differ from a fresh render of {args.file}: run `make render` and commit", file=sys.stderr)
+            return 1
+        print(f"{len(files)} rendered files match {args.file}")
+        return 0
+    changed = write(files, out)
+    for rel in changed:
+        print(f"wrote {out / rel}")
+    print(f"{len(files)} files rendered into {out} ({len(changed)} changed)")
+    return 0
+
+
+def plan_dict(plan: Plan) -> dict:
+    t, s = plan.train, plan.serve
+    mem = t.memory
+    return {
+        "model": {"id": plan.spec.model.id, "source": plan.model.source if plan.model else None,
+                  "total_params": plan.model.total_params if plan.model else None,
+                  "active_params": plan.model.active_params if plan.model else None},
+        "hardware": {"gpus": plan.spec.hardware.gpus, "gpu": plan.spec.hardware.gpu, "gpu_memory_gib": plan.gpu_memory_gib},
+        "train": {
+            "command": t.argv, "command_line": shlex.join(t.argv), "env": t.env,
+            "deepspeed": t.deepspeed, "deepspeed_reason": t.deepspeed_reason,
+            "model_states_gib": round(mem.model_states_gib, 2) if mem else None,
+            "activations_gib": round(mem.activations_gib, 2) if mem else None,
+            "gpu_mem_gib": round(mem.gpu_peak_gib, 2) if mem else None,
+            "host_mem_gib": round(mem.host_gib, 2) if mem else None,
+            "checkpoint_gib": round(t.checkpoint_gib, 2) if t.checkpoint_gib else None,
+            "output_dir": t.output_dir, "fits": t.fits,
+        },
+        "serve": {
+            "command": s.argv, "command_line": shlex.join([*s.argv, "--model", "<newest checkpoint or base model>"]),
+            "env": s.env, "served_model_name": s.served_name,
+            "tensor_parallel": s.layout.tp, "pipeline_parallel": s.layout.pp, "data_parallel": s.layout.dp,
+            "expert_parallel": s.layout.ep, "weights_gib_per_gpu": round(s.layout.weights_gib_per_gpu, 2),
+            "kv_cache_tokens": s.layout.kv_cache_tokens, "layout_reason": s.layout.reason,
+        },
+        "volumes": {key: vol.model_dump() for key, vol in plan.spec.volumes},
+        "warnings": plan.warnings,
+        "errors": plan.errors,
+    }
+
+
+def _plan(plan: Plan, as_json: bool) -> int:
+    data = plan_dict(plan)
+    if as_json:
+        print(json.dumps(data, indent=2, ensure_ascii=False))
+        return 0 if plan.feasible else 1
+    t, s = data["train"], data["serve"]
+    m = data["model"]
+    lines = [f"model     {m['id']}"]
+    if m["total_params"]:
+        lines.append(f"          {m['total_params'] / 1e9:.2f}B params, {m['active_params'] / 1e9:.2f}B active ({m['source']})")
+    hw = data["hardware"]
+    lines.append(f"hardware  {hw['gpus']} x {hw['gpu']} ({hw['gpu_memory_gib']:.0f} GiB each)")
+    lines += ["", "TRAIN", f"  deepspeed   {t['deepspeed']} ({t['deepspeed_reason']})"]
+    if t["gpu_mem_gib"] is not None:
+        lines.append(f"  per GPU     {t['gpu_mem_gib']:.1f} GiB peak = {t['model_states_gib']:.1f} model states "
+                     f"+ {t['activations_gib']:.1f} activations + CUDA context")
+        lines.append(f"  host RAM    {t['host_mem_gib']:.0f} GiB   one checkpoint {t['checkpoint_gib']:.0f} GiB")
+    lines.append(f"  output      {t['output_dir']}")
+    lines.append("  env         " + " ".join(f"{k}={shlex.quote(v)}" for k, v in t["env"].items()))
+    lines.append("  command     " + t["command_line"])
+    lines += ["", "SERVE",
+              f"  layout      tp={s['tensor_parallel']} pp={s['pipeline_parallel']} dp={s['data_parallel']} "
+              f"ep={'on' if s['expert_parallel'] else 'off'} ({s['layout_reason']})"]
+    if s["kv_cache_tokens"]:
+        lines.append(f"  per GPU     {s['weights_gib_per_gpu']:.1f} GiB weights, KV cache ~{s['kv_cache_tokens']:,} tokens per replica")
+    lines.append("  command     " + s["command_line"])
+    lines += ["", "VOLUMES"] + [f"  {key:<12}{vol['mount']:<14}{vol['host_path'] or 'volume'}  {vol['size']}"
+                                 for key, vol in data["volumes"].items()]
+    for warning in data["warnings"]:
+        lines.append(f"warning: {warning}")
+    print("\n".join(lines))
+    for error in data["errors"]:
+        print(f"error: {error}", file=sys.stderr)
+    return 0 if plan.feasible else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,33 @@
+"""User-facing errors: each problem names where (file:line, dotted path) and what would work."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: str  # dotted path into the spec, e.g. "train.deepspeed"; "" for the whole file
+    message: str
+    source: str = ""  # "modelforge.yaml:12" or "--set #2"
+
+    def __str__(self) -> str:
+        where = f"{self.source}: " if self.source else ""
+        field = f"{self.path}: " if self.path else ""
+        return f"{where}{field}{self.message}"
+
+
+class SpecError(Exception):
+    """Bad input. The CLI prints one line per problem and exits 2."""
+
+    def __init__(self, problems: list[Problem]):
+        super().__init__("\n".join(str(p) for p in problems))
+        self.problems = problems
+
+
+class PlanError(Exception):
+    """A valid spec that cannot run (e.g. an impossible parallel layout). Exit 1."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems

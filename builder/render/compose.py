@@ -1,0 +1,108 @@
+"""compose/docker-compose.yml for a workstation: train, serve and tensorboard services.
+
+Built as data. Compose interpolates `$VAR` in every value, so each spec-derived string
+has `$` doubled; the only interpolations are the secrets, read from the user's shell
+or compose/.env at run time and never written here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..plan import Plan
+from ..spec import Spec, VolumeSpec
+from .yamltext import dump
+
+SECRETS = {
+    "train": ["HF_TOKEN", "MODELSCOPE_API_TOKEN"],
+    "serve": ["HF_TOKEN", "MODELSCOPE_API_TOKEN", "VLLM_API_KEY"],
+}
+STACK_BYTES = 67108864  # 64 MiB: the stack size NVIDIA recommends for PyTorch containers
+
+
+def literal(value: str) -> str:
+    return value.replace("$", "$$")
+
+
+def image_ref(spec: Spec, which: str) -> str:
+    image = getattr(spec.images, which)
+    prefix = f"{spec.images.registry}/" if spec.images.registry else ""
+    return f"{prefix}{image.name}:{image.tag}"
+
+
+def _environment(env: dict[str, str], secrets: list[str]) -> dict[str, str]:
+    out = {key: literal(value) for key, value in env.items()}
+    out.update({name: "${%s:-}" % name for name in secrets})
+    return out
+
+
+def _volume(spec: Spec, key: str, read_only: bool = False) -> str:
+    vol: VolumeSpec = getattr(spec.volumes, key)
+    source = vol.host_path or key.replace("_", "-")
+    return f"{literal(source)}:{vol.mount}" + (":ro" if read_only else "")
+
+
+def _gpus(count: int) -> dict[str, Any]:
+    if count <= 0:
+        return {}
+    device = {"driver": "nvidia", "count": count, "capabilities": ["gpu"]}
+    return {"deploy": {"resources": {"reservations": {"devices": [device]}}}}
+
+
+def render(plan: Plan, spec_file: str) -> dict[str, str]:
+    spec = plan.spec
+    gpus = spec.hardware.gpus
+    runtime = {"ipc": "host", "ulimits": {"memlock": -1, "stack": STACK_BYTES}}
+    train = {
+        "image": image_ref(spec, "train"),
+        "profiles": ["train"],
+        "command": [literal(arg) for arg in plan.train.argv],
+        "environment": _environment(plan.train.env, SECRETS["train"]),
+        "volumes": [_volume(spec, "model_cache"), _volume(spec, "data", read_only=True), _volume(spec, "checkpoints")],
+        **runtime,
+        **_gpus(gpus),
+        # A crash restarts the container, and the entrypoint resumes from the newest complete checkpoint.
+        "restart": "on-failure:3",
+    }
+    port = spec.serve.port
+    health = f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{port}/health', timeout=5)"
+    serve = {
+        "image": image_ref(spec, "serve"),
+        "profiles": ["serve"],
+        "command": [literal(arg) for arg in plan.serve.argv],
+        "environment": _environment(plan.serve.env, SECRETS["serve"]),
+        "volumes": [_volume(spec, "model_cache"), _volume(spec, "checkpoints", read_only=True)],
+        "ports": [f"{spec.serve.bind_address}:{port}:{port}"],
+        **runtime,
+        **_gpus(gpus),
+        "healthcheck": {
+            "test": ["CMD", "python3", "-c", health],
+            "interval": "30s",
+            "timeout": "10s",
+            "retries": 3,
+            # Loading a 60 GB model (and compiling) takes minutes; failures before this don't count.
+            "start_period": f"{spec.k8s.startup_timeout_s}s",
+        },
+        "restart": "unless-stopped",
+    }
+    tensorboard = {
+        "image": image_ref(spec, "train"),
+        "profiles": ["train", "monitor"],
+        "entrypoint": ["tensorboard"],
+        "command": ["--logdir", plan.train.output_dir, "--host", "0.0.0.0", "--port", "6006"],
+        "volumes": [_volume(spec, "checkpoints", read_only=True)],
+        "ports": [f"{spec.serve.bind_address}:6006:6006"],
+        "restart": "unless-stopped",
+    }
+    volumes = {
+        key.replace("_", "-"): {"name": f"{spec.name}-{key.replace('_', '-')}"}
+        for key in ("model_cache", "data", "checkpoints")
+        if not getattr(spec.volumes, key).host_path
+    }
+    document = {
+        "name": spec.name,
+        "services": {"train": train, "serve": serve, "tensorboard": tensorboard},
+        "volumes": volumes,
+    }
+    header = f"Rendered by ModelForge from {spec_file}; do not edit by hand (make render)."
+    return {"compose/docker-compose.yml": dump(document, header)}

