@@ -7,7 +7,7 @@ SPEC ?= modelforge.yaml
 COMPOSE := docker compose -f compose/docker-compose.yml
 PROFILES := --profile train --profile serve --profile monitor
 
-.PHONY: help setup render check plan test build train serve logs down demo
+.PHONY: help setup render check plan test build train serve logs down demo doctor data-check
 .DEFAULT_GOAL := help
 
 help: ## list the targets
@@ -39,7 +39,13 @@ test: setup ## run the whole test suite (Docker tests included: they need a runn
 build: setup ## build both images (classic builder when buildx is missing)
 	$(MF) build -f $(SPEC)
 
-train: setup ## build if needed, start training on the GPUs, follow its logs
+train: setup ## check data and host (FORCE=1 skips), build if needed, start training, follow its logs
+	@if [ "$(FORCE)" != 1 ]; then \
+	  status=0; \
+	  $(MF) data check -f $(SPEC) || status=1; \
+	  $(MF) doctor -f $(SPEC) || status=1; \
+	  [ $$status = 0 ] || { echo "preflight failed: fix the above, or run 'make train FORCE=1' to start anyway" >&2; exit 1; }; \
+	else echo "FORCE=1: data check and doctor skipped"; fi
 	$(MF) build -f $(SPEC) train
 	$(COMPOSE) --profile train up -d
 	$(COMPOSE) --profile train logs -f train
@@ -49,6 +55,15 @@ serve: setup ## build if needed, start the vLLM server (needs VLLM_API_KEY in th
 	$(MF) build -f $(SPEC) serve
 	$(COMPOSE) --profile serve up -d
 	@echo "waiting for the server; follow with: make logs"
+
+doctor: setup ## check this host against the spec: GPUs, driver, disk, Docker (exit 1 on FAIL)
+	$(MF) doctor -f $(SPEC)
+
+data-check: setup ## check the spec's training data (local files and hub names)
+	$(MF) data check -f $(SPEC)
+
+demo: setup ## the whole job on this machine, CPU only: build, train, serve, chat (tiny model)
+	$(MF) demo
 
 logs: ## follow the logs of whatever runs
 	$(COMPOSE) $(PROFILES) logs -f

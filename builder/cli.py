@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 
 from . import __version__
+from .data import add_data_parser, run_data
+from .doctor import run_doctor
 from .errors import PlanError, SpecError
 from .load import load_spec
 from .plan import Plan, make_plan
@@ -42,17 +44,29 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate", parents=[common], help="check the spec only")
 
+    p = sub.add_parser("demo", help="the whole job on this machine, CPU only: build, train, serve, chat (examples/smoke.yaml)")
+    p.add_argument("--keep", action="store_true", help="leave the containers and volumes up afterwards")
+
     p = sub.add_parser("build", parents=[common], help="render, then build the images with Docker")
     p.add_argument("images", nargs="*", choices=["train", "serve", []], default=[], metavar="IMAGE",
                    help="train and/or serve (default: both)")
     p.add_argument("-o", "--out", default=None, help="render/build-context folder (default: the spec's folder)")
     p.add_argument("--force", action="store_true", help="build even when the plan is infeasible")
+
+    p = sub.add_parser("doctor", parents=[common], help="check this host against the spec: GPUs, driver, disk, Docker")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    add_data_parser(sub, common)
     return top
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.command == "demo":
+        return _demo(args)
     try:
+        if args.command == "data":
+            return run_data(args)
         spec = load_spec(args.file, args.overrides)
         if args.command == "validate":
             print(f"{args.file}: valid")
@@ -62,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
             return _plan(plan, args.json)
         if args.command == "build":
             return _build(plan, args)
+        if args.command == "doctor":
+            return run_doctor(plan, args)
         return _render(plan, args)
     except SpecError as exc:
         for problem in exc.problems:
@@ -73,6 +89,26 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from python_on_whales.exceptions import DockerException
+
+    from .demo import run
+
+    try:
+        run(keep=args.keep)
+    except (PlanError, SpecError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except DockerException as exc:
+        tail = "\n".join((exc.stderr or exc.stdout or "").strip().splitlines()[-20:])
+        print(f"error: docker failed (exit {exc.return_code}): {' '.join(map(str, exc.docker_command[:4]))} ...\n{tail}",
+              file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
 
 
 def _build(plan: Plan, args: argparse.Namespace) -> int:
@@ -149,6 +185,10 @@ def plan_dict(plan: Plan) -> dict:
     }
 
 
+def _count(n: int) -> str:
+    return f"{n / 1e9:.2f}B" if n >= 1e9 else f"{n / 1e6:.2f}M"
+
+
 def _plan(plan: Plan, as_json: bool) -> int:
     data = plan_dict(plan)
     if as_json:
@@ -158,7 +198,7 @@ def _plan(plan: Plan, as_json: bool) -> int:
     m = data["model"]
     lines = [f"model     {m['id']}"]
     if m["total_params"]:
-        lines.append(f"          {m['total_params'] / 1e9:.2f}B params, {m['active_params'] / 1e9:.2f}B active ({m['source']})")
+        lines.append(f"          {_count(m['total_params'])} params, {_count(m['active_params'])} active ({m['source']})")
     hw = data["hardware"]
     lines.append(f"hardware  {hw['gpus']} x {hw['gpu']} ({hw['gpu_memory_gib']:.0f} GiB each)")
     lines += ["", "TRAIN", f"  deepspeed   {t['deepspeed']} ({t['deepspeed_reason']})"]

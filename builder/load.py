@@ -30,7 +30,15 @@ def load_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> 
         dotted, value = _parse_override(text, index)
         _set_dotted(data, dotted, value, f"--set #{index}")
         sources[dotted] = f"--set #{index} ({text[:60]})"
+    _resolve_relative_paths(data, path.parent)
     return validate(data, sources, default_source=str(path))
+
+
+def _resolve_relative_paths(data: Any, base: Path) -> None:
+    """Host paths in the spec are relative to the spec file, wherever the command runs from."""
+    model = data.get("model") if isinstance(data, dict) else None
+    if isinstance(model, dict) and isinstance(model.get("config_path"), str) and not Path(model["config_path"]).is_absolute():
+        model["config_path"] = str(base / model["config_path"])
 
 
 def validate(data: Any, sources: dict[str, str] | None = None, default_source: str = "") -> Spec:

@@ -155,6 +155,10 @@ class StackSpec(Strict):
     vllm: PackageSpec = "vllm==0.25.1"
     train_extras: list[PackageSpec] = Field(default_factory=lambda: ["tensorboard"])
     serve_extras: list[PackageSpec] = Field(default_factory=lambda: ["openai"])
+    exclude_packages: list[Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]] = Field(
+        default_factory=list,
+        description="Declared needs left out of the images (e.g. torchvision beside a CPU torch build)",
+    )
 
 
 class ImageSpec(Strict):

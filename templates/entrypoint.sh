@@ -34,6 +34,18 @@ latest_checkpoint() {
   return 1
 }
 
+# The data check (builder/data/check.py, stdlib only) on the mounted data, before the GPUs spin up:
+# the --dataset values of the training command, local files and hub names. MF_SKIP_DATA_CHECK=1 skips it.
+check_data() {
+  checker=${MF_DATA_CHECKER:-/usr/local/lib/modelforge/check.py}
+  if [ "${MF_SKIP_DATA_CHECK:-0}" = 1 ]; then log "data check skipped (MF_SKIP_DATA_CHECK=1)"; return 0; fi
+  if [ ! -f "$checker" ]; then log "no data checker at $checker: data not checked"; return 0; fi
+  log "checking the training data (MF_SKIP_DATA_CHECK=1 skips this)"
+  python3 "$checker" --from-command -- "$@" >&2 && return 0
+  log "the data check failed: fix the data above, or set MF_SKIP_DATA_CHECK=1 to train anyway"
+  exit 1
+}
+
 mode=${1:-}
 [ $# -gt 0 ] && shift
 output_dir=${MF_OUTPUT_DIR:?MF_OUTPUT_DIR is not set: run this image through compose/ or k8s/}
@@ -41,6 +53,7 @@ output_dir=${MF_OUTPUT_DIR:?MF_OUTPUT_DIR is not set: run this image through com
 case "$mode" in
   train)
     [ $# -gt 0 ] || { log "no training command given"; exit 2; }
+    check_data "$@"
     mkdir -p "$output_dir"
     if checkpoint=$(latest_checkpoint "$output_dir"); then
       log "resuming from $checkpoint"

@@ -20,6 +20,8 @@ SECRET_ENV = ("HF_TOKEN", "MODELSCOPE_API_TOKEN")
 def _flag_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e6:
+        return str(int(value))  # epochs: 1, not 1.0
     return str(value)
 
 

@@ -37,11 +37,12 @@ def environment() -> jinja2.Environment:
 def render(plan: Plan, spec_file: str) -> dict[str, str]:
     spec = plan.spec
     env = environment()
-    common = dict(spec_file=spec_file, torch_spec=_arg(spec.stack.torch), torch_index_url=_arg(spec.stack.torch_index_url))
+    common = dict(spec_file=spec_file, torch_spec=_arg(spec.stack.torch), torch_index_url=_arg(spec.stack.torch_index_url),
+                  exclude=_arg(" ".join(spec.stack.exclude_packages)))
     train = env.get_template("Dockerfile.train.j2").render(
         **common,
         base_image=_arg(spec.images.train.base),
-        apt_packages="python3 python3-venv python3-dev ca-certificates build-essential git",
+        apt_packages="python3 python3-venv python3-dev g++ libnuma1 ca-certificates git",
         deepspeed_spec=_arg(spec.stack.deepspeed),
         ms_swift_spec=_arg(spec.stack.ms_swift),
         extras=_arg(" ".join(spec.stack.train_extras)),
@@ -49,8 +50,9 @@ def render(plan: Plan, spec_file: str) -> dict[str, str]:
     serve = env.get_template("Dockerfile.serve.j2").render(
         **common,
         base_image=_arg(spec.images.serve.base),
-        # vLLM compiles kernels at start (torch.compile / Triton): it needs a C compiler in the image.
-        apt_packages="python3 python3-venv python3-dev ca-certificates build-essential",
+        # vLLM compiles at start (torch.compile / Triton): a C++ compiler and Python headers in the image;
+        # vLLM's CPU kernels link libnuma.
+        apt_packages="python3 python3-venv python3-dev g++ libnuma1 ca-certificates",
         vllm_spec=_arg(spec.stack.vllm),
         extras=_arg(" ".join(spec.stack.serve_extras)),
     )
