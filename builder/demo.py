@@ -108,7 +108,7 @@ class Stack:
         while time.monotonic() - start < timeout:
             container = self.container("serve")
             container.reload()
-            if not container.state.running and not container.state.restarting:
+            if container.restart_count or not container.state.running:
                 logs = self.client.compose.logs(services=["serve"], tail="40")
                 raise PlanError([f"the server exited ({container.state.exit_code}) before it was healthy:\n{logs}"])
             try:

@@ -154,7 +154,8 @@ class StackSpec(Strict):
     deepspeed: PackageSpec | None = "deepspeed==0.19.8"
     vllm: PackageSpec = "vllm==0.25.1"
     train_extras: list[PackageSpec] = Field(default_factory=lambda: ["tensorboard"])
-    serve_extras: list[PackageSpec] = Field(default_factory=lambda: ["openai"])
+    # modelscope: vLLM downloads the base model through it (VLLM_USE_MODELSCOPE) before a checkpoint exists.
+    serve_extras: list[PackageSpec] = Field(default_factory=lambda: ["openai", "modelscope"])
     exclude_packages: list[Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]] = Field(
         default_factory=list,
         description="Declared needs left out of the images (e.g. torchvision beside a CPU torch build)",

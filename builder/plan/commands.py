@@ -134,8 +134,8 @@ def serve_argv(spec: Spec, layout: Layout, served_name: str, m: ModelFacts | Non
 
 def serve_env(spec: Spec) -> dict[str, str]:
     env = _cache_env(spec)
-    if spec.model.hub == "modelscope":
-        env["VLLM_USE_MODELSCOPE"] = "True"
+    if spec.model.hub == "modelscope" and not spec.model.id.startswith("/"):
+        env["VLLM_USE_MODELSCOPE"] = "True"  # the base model comes from ModelScope until a checkpoint exists
     env.update(
         MF_OUTPUT_DIR=f"{spec.volumes.checkpoints.mount.rstrip('/')}/{spec.train.run_name}",
         MF_BASE_MODEL=spec.model.id,

@@ -52,7 +52,11 @@ def _gpus(count: int) -> dict[str, Any]:
 def render(plan: Plan, spec_file: str) -> dict[str, str]:
     spec = plan.spec
     gpus = spec.hardware.gpus
-    runtime = {"ipc": "host", "ulimits": {"memlock": -1, "stack": STACK_BYTES}}
+    runtime: dict[str, Any] = {"ipc": "host"}
+    if gpus > 0:
+        # NVIDIA's recommendation for PyTorch containers (pinned memory, NCCL/RDMA). Only with GPUs:
+        # unprivileged or nested engines may refuse raising memlock, and CPU runs do not need it.
+        runtime["ulimits"] = {"memlock": -1, "stack": STACK_BYTES}
     train = {
         "image": image_ref(spec, "train"),
         "profiles": ["train"],
