@@ -7,7 +7,7 @@ SPEC ?= modelforge.yaml
 COMPOSE := docker compose -f compose/docker-compose.yml
 PROFILES := --profile train --profile serve --profile monitor
 
-.PHONY: help setup render check plan test build train serve logs down demo doctor data-check
+.PHONY: help setup render check plan test build train serve logs down demo doctor data-check images-cuda
 .DEFAULT_GOAL := help
 
 help: ## list the targets
@@ -62,6 +62,9 @@ doctor: setup ## check this host against the spec: GPUs, driver, disk, Docker (e
 data-check: setup ## check the spec's training data (local files and hub names)
 	$(MF) data check -f $(SPEC)
 
+images-cuda: setup ## prove the GPU images' pinned stack (CUDA torch, ms-swift, DeepSpeed, vLLM) resolves for their Python
+	$(MF) resolve -f $(SPEC) --lock-dir docs/locks
+
 demo: setup ## the whole job on this machine, CPU only: build, train, serve, chat (tiny model)
 	$(MF) demo
 
@@ -70,3 +73,20 @@ logs: ## follow the logs of whatever runs
 
 down: ## stop and remove the containers (volumes stay)
 	$(COMPOSE) $(PROFILES) down
+
+.PHONY: merge status plot chat bench-serve
+merge: setup ## LoRA runs: merge the newest complete checkpoint into <output_dir>/merged (then restart serve)
+	$(MF) build -f $(SPEC) train
+	$(COMPOSE) --profile merge run --rm merge
+
+status: setup ## training progress, ETA, loss, checkpoints, GPUs (WATCH=1 refreshes until done)
+	$(MF) status -f $(SPEC) $(if $(WATCH),--watch)
+
+plot: setup ## loss and learning rate against steps as a PNG (OUT=loss.png)
+	$(MF) plot -f $(SPEC) -o $(or $(OUT),loss.png)
+
+chat: setup ## chat with the running server in this terminal (needs VLLM_API_KEY)
+	$(MF) chat -f $(SPEC)
+
+bench-serve: setup ## load-test the running server at a few request rates (vllm bench serve; needs VLLM_API_KEY)
+	$(MF) bench-serve -f $(SPEC)

@@ -16,6 +16,7 @@ from .data import add_data_parser, run_data
 from .doctor import run_doctor
 from .errors import PlanError, SpecError
 from .load import load_spec
+from .operate import COMMANDS as AFTER_TRAINING, add_parsers as add_after_training_parsers, run as run_after_training
 from .plan import Plan, make_plan
 from .render import drift, render_all, write
 
@@ -47,6 +48,11 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="the whole job on this machine, CPU only: build, train, serve, chat (examples/smoke.yaml)")
     p.add_argument("--keep", action="store_true", help="leave the containers and volumes up afterwards")
 
+    p = sub.add_parser("resolve", parents=[common],
+                       help="prove the images' pinned Python stack installs for their target (no GPU, no base image)")
+    p.add_argument("images", nargs="*", default=[], metavar="IMAGE", help="train and/or serve (default: both)")
+    p.add_argument("--lock-dir", default=None, help="write the resolved pins there (<image>.txt)")
+
     p = sub.add_parser("build", parents=[common], help="render, then build the images with Docker")
     p.add_argument("images", nargs="*", choices=["train", "serve", []], default=[], metavar="IMAGE",
                    help="train and/or serve (default: both)")
@@ -57,6 +63,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
     add_data_parser(sub, common)
+    add_after_training_parsers(sub, common)
     return top
 
 
@@ -64,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command == "demo":
         return _demo(args)
+    if args.command in AFTER_TRAINING:
+        return run_after_training(args)
     try:
         if args.command == "data":
             return run_data(args)
@@ -76,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
             return _plan(plan, args.json)
         if args.command == "build":
             return _build(plan, args)
+        if args.command == "resolve":
+            return _resolve(plan, args)
         if args.command == "doctor":
             return run_doctor(plan, args)
         return _render(plan, args)
@@ -89,6 +100,24 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _resolve(plan: Plan, args: argparse.Namespace) -> int:
+    from .resolve import resolve
+
+    status = 0
+    for which in args.images or ["train", "serve"]:
+        print(f"resolving the {which} image's pinned stack for its base image's Python...", flush=True)
+        result = resolve(plan, which)
+        lock = result.pop("lock", "")
+        print(json.dumps(result, indent=2))
+        if args.lock_dir and lock:
+            path = Path(args.lock_dir) / f"{which}.txt"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(f"# `modelforge resolve` for {result['base']} (Python {result['python']}): {args.file}\n" + lock)
+            print(f"wrote {path}")
+        status |= 0 if result["ok"] else 1
+    return status
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -180,9 +209,19 @@ def plan_dict(plan: Plan) -> dict:
             "kv_cache_tokens": s.layout.kv_cache_tokens, "layout_reason": s.layout.reason,
         },
         "volumes": {key: vol.model_dump() for key, vol in plan.spec.volumes},
+        "kubernetes": _cluster_dict(plan),
         "warnings": plan.warnings,
         "errors": plan.errors,
     }
+
+
+def _cluster_dict(plan: Plan) -> dict | None:
+    c = plan.cluster
+    if c is None:
+        return None
+    return {"layout": c.layout, "nodes": c.nodes, "operator": c.operator, "operator_reason": c.operator_reason,
+            "nproc_per_node": c.nproc_per_node, "train_env": c.train_env, "train_args": c.train_args,
+            "serve_nodes": c.serve_nodes, "serve_replicas": c.serve_replicas, "notes": c.notes}
 
 
 def _count(n: int) -> str:
@@ -215,6 +254,15 @@ def _plan(plan: Plan, as_json: bool) -> int:
     if s["kv_cache_tokens"]:
         lines.append(f"  per GPU     {s['weights_gib_per_gpu']:.1f} GiB weights, KV cache ~{s['kv_cache_tokens']:,} tokens per replica")
     lines.append("  command     " + s["command_line"])
+    kube = data["kubernetes"]
+    if kube and kube["layout"] == "multi-node":  # across nodes (issue 9): builder/plan/cluster.py
+        lines += ["", "KUBERNETES (k8s/overlays/multi-node)",
+                  f"  training    {kube['nodes']} node(s) x {kube['nproc_per_node']} process(es): {kube['operator']} ({kube['operator_reason']})",
+                  f"  serving     {kube['serve_replicas']} instance(s) of {kube['serve_nodes']} node(s) "
+                  f"({'LeaderWorkerSet' if kube['serve_nodes'] > 1 else 'Deployment'})",
+                  "  train env   " + " ".join(f"{k}={shlex.quote(v)}" for k, v in kube["train_env"].items())
+                  + ("  + " + shlex.join(kube["train_args"]) if kube["train_args"] else "")]
+        lines += [f"  note        {note}" for note in kube["notes"]]
     lines += ["", "VOLUMES"] + [f"  {key:<12}{vol['mount']:<14}{vol['host_path'] or 'volume'}  {vol['size']}"
                                  for key, vol in data["volumes"].items()]
     for warning in data["warnings"]:

@@ -159,24 +159,29 @@ def training_summary(stack: Stack) -> dict:
     }
 
 
-def prepare(spec_path: Path = SMOKE_SPEC, out: Path = SMOKE_DIR, overrides: tuple[str, ...] = (),
-            stages: Stages | None = None) -> Stack:
-    """Everything before training: engine, base image, wheelhouse, render, build, model into the volume."""
+def build_images(spec_path: Path = SMOKE_SPEC, out: Path = SMOKE_DIR, overrides: tuple[str, ...] = (),
+                 stages: Stages | None = None) -> Plan:
+    """Engine, base image, wheelhouse, render, build: everything up to images on this machine."""
     stages = stages or Stages()
     stages.run("docker engine", host.ensure_engine)
     host.ensure_compose()
-    spec = load_spec(spec_path, overrides)
-    plan = make_plan(spec)
-    stages.run("base image", host.ensure_base_image, spec.images.train.base)
-    stages.run("wheelhouse", host.ensure_wheelhouse, out / "wheelhouse", spec.stack.torch)
-    files = render_all(plan, spec_path.name)
-    stages.run("render", write, files, out)
+    plan = make_plan(load_spec(spec_path, overrides))
+    stages.run("base image", host.ensure_base_image, plan.spec.images.train.base)
+    stages.run("wheelhouse", host.ensure_wheelhouse, out / "wheelhouse", plan.spec.stack.torch)
+    stages.run("render", write, render_all(plan, spec_path.name), out)
     stages.run("build images", build, plan, out, spec_path.parent)
+    return plan
+
+
+def prepare(spec_path: Path = SMOKE_SPEC, out: Path = SMOKE_DIR, overrides: tuple[str, ...] = (),
+            stages: Stages | None = None) -> Stack:
+    """Everything before training: images, then a clean set of volumes holding the tiny model."""
+    stages = stages or Stages()
+    plan = build_images(spec_path, out, overrides, stages)
     stack = Stack(plan, out)
     stack.client.compose.down(volumes=True, remove_orphans=True)  # a clean slate, also after an aborted run
     stages.run("tiny model into the volume", stack.put_model)
     return stack
-
 
 def run(keep: bool = False) -> dict:
     stages = Stages()

@@ -14,7 +14,8 @@ class Problem:
     def __str__(self) -> str:
         where = f"{self.source}: " if self.source else ""
         field = f"{self.path}: " if self.path else ""
-        return f"{where}{field}{self.message}"
+        # One problem, one line: keys and --set text may hold newlines or control characters; escape them.
+        return "".join(c if c.isprintable() else repr(c)[1:-1] for c in f"{where}{field}{self.message}")
 
 
 class SpecError(Exception):

@@ -9,9 +9,9 @@ On the host it is `modelforge data check`, which imports it as builder.data.chec
 Rows are messages (role/content), ShareGPT (conversations with from/value), alpaca
 (instruction/input/output) or query/response; the format is detected per row and
 reported per file. Files are JSONL (read line by line in binary: constant memory at any
-size), a JSON list (parsed whole, up to 512 MiB) or folders of them. Hub names
-(org/name[:subset][#N], with an optional hf:: or ms:: prefix) are checked for syntax, and
-on the hub when it answers within a few seconds.
+size; a line over 128 MiB is reported, never held whole), a JSON list (parsed whole, up to
+512 MiB) or folders of them. Hub names (org/name[:subset][#N], with an optional hf:: or ms::
+prefix) are checked for syntax, and on the hub when it answers within a few seconds.
 
 Exit codes: 0 clean; 1 a problem (with --strict, a warning too); 2 bad usage (a missing path).
 """
@@ -279,7 +279,10 @@ def to_messages(row: dict, fmt: str) -> dict:
 # ---------------------------------------------------------------------------------------------
 
 BOM = b"\xef\xbb\xbf"
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 JSON_LIST_LIMIT = 512 * 1024**2
+MAX_LINE_BYTES = 128 * 1024**2  # one JSONL row; a longer line is reported, and never read into memory whole
+SKIP_CHUNK = 1024**2
 DATA_SUFFIXES = (".jsonl", ".json")
 _WS = re.compile(r"[ \t\n\r]*")
 
@@ -321,11 +324,12 @@ class Progress:
 class Record:
     """One row as read: its line, its parsed value, or the reason it could not be parsed."""
 
-    __slots__ = ("line", "value", "raw", "error", "col")
+    __slots__ = ("line", "value", "raw", "error", "col", "span")
 
     def __init__(self, line: int, value: Any = None, raw: bytes | None = None,
-                 error: tuple[str, str] | None = None, col: int | None = None):
+                 error: tuple[str, str] | None = None, col: int | None = None, span: tuple[int, int] | None = None):
         self.line, self.value, self.raw, self.error, self.col = line, value, raw, error, col
+        self.span = span  # (offset, length) in the file of a line too long to hold as raw
 
 
 OnIssue = Callable[[str, str, "int | None", "int | None", str], Any]  # (severity, code, line, col, message)
@@ -357,17 +361,43 @@ def _read_jsonl(path: str, on_issue: OnIssue, bar: Progress) -> Iterator[Record]
     crlf = False
     hint = " (a .json file holds a JSON list of rows, or one row per line)" if path.endswith(".json") else ""
     with open(path, "rb") as f:
-        for raw in f:
+        while True:
+            start = done
+            raw = f.readline(MAX_LINE_BYTES + 1)  # bounded: `for raw in f` would hold a 2 GB line whole
+            if not raw:
+                break
             line += 1
             done += len(raw)
+            if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                start += len(BOM) if line == 1 and raw.startswith(BOM) else 0
+                del raw
+                while True:  # skip to the end of the line in chunks: memory stays flat
+                    chunk = f.read(SKIP_CHUNK)
+                    end = chunk.find(b"\n")
+                    if end >= 0:
+                        done += end + 1
+                        f.seek(done)
+                        break
+                    done += len(chunk)
+                    if not chunk:
+                        break
+                yield Record(line, span=(start, done - start), error=(
+                    "line_too_long", f"a line of {human_size(done - start)}, longer than a row may be "
+                    f"({human_size(MAX_LINE_BYTES)}): not read; keep images and other media as files and put "
+                    "their paths in the row"))
+                continue
             if bar.enabled:
                 bar.update(done)
+            if line == 1 and raw.startswith(UTF16_BOMS):
+                on_issue(PROBLEM, "utf16", 1, None, "the file is UTF-16 (it starts with a UTF-16 byte-order mark); it "
+                         "must be UTF-8: iconv -f UTF-16 -t UTF-8 IN > OUT; nothing in it is checked")
+                return
             if line == 1 and raw.startswith(BOM):
                 raw = raw[len(BOM):]
                 on_issue(NOTE, "bom", 1, None, "UTF-8 byte-order mark at the start (accepted)")
             ended = raw.endswith(b"\n")
             body = raw[:-1] if ended else raw
-            if body.endswith(b"\r"):
+            if ended and body.endswith(b"\r"):
                 body = body[:-1]
                 if not crlf:
                     crlf = True
@@ -385,7 +415,15 @@ def _read_jsonl(path: str, on_issue: OnIssue, bar: Progress) -> Iterator[Record]
             try:
                 value = json.loads(text)
             except json.JSONDecodeError as exc:
-                if not ended:
+                if exc.msg == "Extra data" and "\r" in text:
+                    yield Record(line, raw=raw, col=exc.colno, error=(
+                        "cr_line_endings", "rows separated by CR (\\r) alone, old Mac line endings; JSONL rows end "
+                        "with LF (\\n): convert them (e.g. tr '\\r' '\\n' < IN > OUT)"))
+                elif text.startswith("\ufeff"):
+                    yield Record(line, raw=raw, col=1, error=(
+                        "inner_bom", "a UTF-8 byte-order mark in the middle of the file (files joined with cat?): "
+                        "remove it"))
+                elif not ended:
                     yield Record(line, raw=raw, col=exc.colno,
                                  error=("truncated", "truncated last line: no newline at the end and the JSON is "
                                                        f"incomplete ({_json_error(exc)})"))

@@ -1,7 +1,9 @@
 #!/bin/sh
 # ModelForge container entrypoint, shared by both images:
 #   modelforge-entrypoint train CMD...   resume CMD (swift sft ...) from the newest complete checkpoint
-#   modelforge-entrypoint serve CMD...   serve the newest complete checkpoint, or the base model
+#   modelforge-entrypoint serve CMD...   serve the newest complete checkpoint (its merged model for LoRA), or the base model
+#   modelforge-entrypoint merge CMD...   merge the newest complete LoRA checkpoint (CMD: swift export ...) into
+#                                        MF_OUTPUT_DIR/merged; full-parameter runs have nothing to merge
 # The run config comes from the environment (MF_OUTPUT_DIR, MF_BASE_MODEL, MF_MODEL_SOURCE) and the
 # command, both set by compose/ or k8s/; nothing here changes with a hyperparameter.
 set -eu
@@ -34,6 +36,21 @@ latest_checkpoint() {
   return 1
 }
 
+# OUTPUT_DIR/merged is the merged LoRA model (merge mode). It is served when it is complete (config.json;
+# it is moved into place only after `swift export` succeeded) and not older than the newest checkpoint:
+# made from it (.modelforge-merged-from), or written after it. Without a checkpoint, a merged model counts.
+current_merge() {
+  merged=$1/merged
+  [ -f "$merged/config.json" ] || return 1
+  [ -n "$2" ] || { echo "$merged"; return 0; }
+  if [ "$(cat "$merged/.modelforge-merged-from" 2> /dev/null)" = "$2" ] || [ "$merged/config.json" -nt "$2/trainer_state.json" ]; then
+    echo "$merged"
+    return 0
+  fi
+  log "$merged is older than the newest checkpoint $2: not serving it (merge again)"
+  return 1
+}
+
 # The data check (builder/data/check.py, stdlib only) on the mounted data, before the GPUs spin up:
 # the --dataset values of the training command, local files and hub names. MF_SKIP_DATA_CHECK=1 skips it.
 check_data() {
@@ -57,6 +74,12 @@ case "$mode" in
     mkdir -p "$output_dir"
     if checkpoint=$(latest_checkpoint "$output_dir"); then
       log "resuming from $checkpoint"
+      if [ -f "$checkpoint/config.json" ] && ls "$checkpoint"/*.safetensors > /dev/null 2>&1; then
+        # Full-parameter checkpoint: load its weights as the model too. transformers 5 holds MoE experts
+        # fused in memory but saves them per expert, and the resume path (load_state_dict, strict=False)
+        # silently leaves them at the base model's values.
+        exec "$@" --model "$checkpoint" --resume_from_checkpoint "$checkpoint"
+      fi
       exec "$@" --resume_from_checkpoint "$checkpoint"
     fi
     log "no complete checkpoint in $output_dir: starting a new run"
@@ -71,8 +94,14 @@ case "$mode" in
     fi
     model=${MF_BASE_MODEL:?MF_BASE_MODEL is not set}
     if [ "${MF_MODEL_SOURCE:-latest_checkpoint}" = latest_checkpoint ]; then
-      if checkpoint=$(latest_checkpoint "$output_dir") && [ -f "$checkpoint/config.json" ]; then
+      checkpoint=$(latest_checkpoint "$output_dir") || checkpoint=
+      if merged=$(current_merge "$output_dir" "$checkpoint"); then
+        model=$merged
+      elif [ -n "$checkpoint" ] && [ -f "$checkpoint/config.json" ]; then
         model=$checkpoint
+      elif [ -n "$checkpoint" ] && [ -f "$checkpoint/adapter_config.json" ]; then
+        log "the newest checkpoint $checkpoint is a LoRA adapter without a merged model: serving the base model"
+        log "(merge it first: make merge, or docker compose --profile merge run --rm merge)"
       else
         log "no complete checkpoint with weights in $output_dir yet: serving the base model"
       fi
@@ -84,8 +113,36 @@ case "$mode" in
     fi
     exec "$@" --model "$model"
     ;;
+  merge)
+    [ $# -gt 0 ] || { log "no merge command given"; exit 2; }
+    if ! checkpoint=$(latest_checkpoint "$output_dir"); then
+      log "no complete checkpoint in $output_dir: nothing to merge (train first)"
+      exit 1
+    fi
+    if [ ! -f "$checkpoint/adapter_config.json" ]; then
+      log "$checkpoint holds full weights (not a LoRA adapter): nothing to merge; serving uses it as it is"
+      exit 0
+    fi
+    merged=$output_dir/merged
+    if [ -f "$merged/config.json" ] && [ "$(cat "$merged/.modelforge-merged-from" 2> /dev/null)" = "$checkpoint" ] \
+        && [ "${MF_FORCE_MERGE:-0}" != 1 ]; then
+      log "$merged already holds $checkpoint merged: nothing to do (MF_FORCE_MERGE=1 merges again)"
+      exit 0
+    fi
+    partial=$output_dir/merged.partial
+    rm -rf "$partial" "$output_dir/merged.old"
+    log "merging the LoRA adapter $checkpoint into $merged"
+    "$@" --adapters "$checkpoint" --output_dir "$partial"
+    [ -f "$partial/config.json" ] || { log "the merge wrote no config.json into $partial"; exit 1; }
+    echo "$checkpoint" > "$partial/.modelforge-merged-from"
+    # Moved into place only when complete: a server never sees half a merged model.
+    if [ -d "$merged" ]; then mv "$merged" "$output_dir/merged.old"; fi
+    mv "$partial" "$merged"
+    rm -rf "$output_dir/merged.old"
+    log "merged model in $merged (restart the server to serve it)"
+    ;;
   *)
-    log "usage: modelforge-entrypoint train|serve COMMAND..."
+    log "usage: modelforge-entrypoint train|serve|merge COMMAND..."
     exit 2
     ;;
 esac

@@ -44,3 +44,11 @@ def tool(name: str) -> str:
 @pytest.fixture
 def cli():
     return run_cli
+
+
+@pytest.fixture(scope="session")
+def smoke_images():
+    """The CPU smoke images, built for real (cached layers make a second build take seconds)."""
+    from builder import demo
+
+    return demo.build_images()

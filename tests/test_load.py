@@ -90,3 +90,9 @@ def test_nul_byte_and_non_utf8(write_spec, tmp_path):
     bad = tmp_path / "latin.yaml"
     bad.write_bytes(b"name: caf\xe9\n")
     assert "UTF-8" in problems(bad)[0]
+
+
+def test_credentials_in_urls_are_refused_and_not_echoed(write_spec):
+    path = write_spec("build:\n  pip_index_url: https://alice:s3cret@mirror.example/simple\n")
+    [msg] = problems(path)
+    assert "build.pip_index_url" in msg and "s3cret" not in msg and "***@" in msg

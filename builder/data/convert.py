@@ -73,7 +73,9 @@ def convert(src: str, dst: str, *, to: str = "messages", rejects: str | None = N
                 message, col = problems[0]
                 more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
                 say(f"{src}:{rec.line}{f':{col}' if col else ''}: rejected: {message}{more}")
-                if rej is not None:
+                if rej is not None and rec.span is not None:  # a line too long to hold: copied in chunks
+                    _copy_span(src, rec.span, rej)
+                elif rej is not None:
                     rej.write(rec.raw if rec.raw is not None else
                               (json.dumps(rec.value, ensure_ascii=False) + "\n").encode("utf-8"))
                     if rec.raw is not None and not rec.raw.endswith(b"\n"):
@@ -99,6 +101,22 @@ def convert(src: str, dst: str, *, to: str = "messages", rejects: str | None = N
     if rejects_tmp:
         os.replace(rejects_tmp, rejects)
     return result
+
+
+def _copy_span(src: str, span: tuple[int, int], out) -> None:
+    offset, length = span
+    last = b""
+    with open(src, "rb") as f:
+        f.seek(offset)
+        while length > 0:
+            chunk = f.read(min(length, 1024**2))
+            if not chunk:
+                break
+            out.write(chunk)
+            length -= len(chunk)
+            last = chunk[-1:]
+    if last != b"\n":
+        out.write(b"\n")
 
 
 def _remove(*paths: str | None) -> None:

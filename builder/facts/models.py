@@ -85,7 +85,8 @@ class ModelFacts:
     def attention_params(self) -> int:
         q_and_o = 2 * self.hidden * self.heads * self.head_dim
         k_and_v = 2 * self.hidden * self.kv_heads * self.head_dim
-        return q_and_o + k_and_v + 2 * self.head_dim + 2 * self.hidden  # + q/k norms and layer norms
+        qk_norm = 2 * self.head_dim if self.arch.startswith("qwen3") else 0  # Qwen3 normalises q and k per head
+        return q_and_o + k_and_v + qk_norm + 2 * self.hidden  # + the two layer norms
 
     @property
     def expert_params(self) -> int:

@@ -14,6 +14,7 @@ from ..facts import models as model_table
 from ..facts.models import ModelFacts
 from ..spec import Spec
 from . import memory, parallel
+from .cluster import ClusterPlan, multi_node_layout, plan_cluster
 from .commands import serve_argv, serve_env, train_argv, train_env
 
 DS_ORDER = ["none", "zero2", "zero3", "zero2_offload", "zero3_offload"]  # fastest first
@@ -30,6 +31,8 @@ class TrainPlan:
     memory: memory.TrainMemory | None
     checkpoint_gib: float | None
     fits: bool
+    micro_batch: int
+    grad_accum: int
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,7 @@ class Plan:
     serve: ServePlan
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    cluster: ClusterPlan | None = None  # k8s across nodes (builder/plan/cluster.py)
 
     @property
     def feasible(self) -> bool:
@@ -69,7 +73,8 @@ def make_plan(spec: Spec) -> Plan:
     layout = _plan_layout(spec, facts, gpu_gib, errors)
     served = spec.model.served_name or spec.model.id.rstrip("/").rsplit("/", 1)[-1]
     serve = ServePlan(serve_argv(spec, layout, served, facts), serve_env(spec), layout, served)
-    return Plan(spec, facts, gpu_gib, train, serve, warnings, errors)
+    nodes = plan_cluster(spec, layout, warnings, errors)
+    return Plan(spec, facts, gpu_gib, train, serve, warnings, errors, cluster=nodes)
 
 
 def _model_facts(spec: Spec, warnings: list[str]) -> ModelFacts | None:
@@ -90,12 +95,8 @@ def _plan_train(spec: Spec, m: ModelFacts | None, gpu_gib: float, warnings: list
     gpus = spec.hardware.gpus
     output_dir = f"{spec.volumes.checkpoints.mount.rstrip('/')}/{t.run_name}"
     lora_rank = t.lora_rank if t.tuner == "lora" else None
-    estimates: dict[str, memory.TrainMemory] = {}
-    if m is not None:
-        for stage in DS_ORDER:
-            estimates[stage] = memory.estimate(
-                m, stage, lora_rank=lora_rank, gpus=max(gpus, 1), gpus_per_node=max(gpus, 1),
-                seq=t.max_length, micro_batch=t.per_device_batch_size, checkpointing=t.gradient_checkpointing)
+    micro_batch, grad_accum = _micro_batch(spec, m, gpu_gib)
+    estimates = _estimates(spec, m, micro_batch)
     budget = gpu_gib * HEADROOM
     host = spec.hardware.host_memory_gib
 
@@ -119,7 +120,7 @@ def _plan_train(spec: Spec, m: ModelFacts | None, gpu_gib: float, warnings: list
     elif not estimates:
         stage, reason = "zero3", "model unknown: ZeRO-3 is the safe choice"
     else:
-        candidates = [s for s in DS_ORDER if gpus > 1 or s in ("none", "zero3_offload", "zero2_offload")]
+        candidates = [s for s in DS_ORDER if gpus * spec.k8s.nodes > 1 or s in ("none", "zero3_offload", "zero2_offload")]
         fitting = [s for s in candidates if fits(s)]
         if fitting:
             stage = fitting[0]
@@ -130,7 +131,8 @@ def _plan_train(spec: Spec, m: ModelFacts | None, gpu_gib: float, warnings: list
             est = estimates[stage]
             reason = "nothing fits"
             errors.append(
-                f"training does not fit on {gpus} x {spec.hardware.gpu}: even zero3_offload needs "
+                f"training does not fit on {gpus} x {spec.hardware.gpu}"
+                f"{f' x {spec.k8s.nodes} nodes' if spec.k8s.nodes > 1 else ''}: even zero3_offload needs "
                 f"{est.gpu_peak_gib:.1f} GiB per GPU and {est.host_gib:.0f} GiB host RAM; "
                 "lower train.max_length or per_device_batch_size, use train.tuner=lora, or add GPUs"
             )
@@ -144,7 +146,7 @@ def _plan_train(spec: Spec, m: ModelFacts | None, gpu_gib: float, warnings: list
     if est and host is None and est.host_gib > 64:
         warnings.append(f"{stage} needs ~{est.host_gib:.0f} GiB of host RAM; set hardware.host_memory_gib to check it")
     return TrainPlan(
-        argv=train_argv(spec, stage, output_dir, m),
+        argv=train_argv(spec, stage, output_dir, m, micro_batch, grad_accum),
         env=train_env(spec),
         output_dir=output_dir,
         deepspeed=stage,
@@ -152,11 +154,45 @@ def _plan_train(spec: Spec, m: ModelFacts | None, gpu_gib: float, warnings: list
         memory=est,
         checkpoint_gib=ckpt,
         fits=not errors,
+        micro_batch=micro_batch,
+        grad_accum=grad_accum,
     )
+
+
+def _estimates(spec: Spec, m: ModelFacts | None, micro_batch: int) -> dict[str, memory.TrainMemory]:
+    if m is None:
+        return {}
+    t, gpus = spec.train, max(spec.hardware.gpus, 1)
+    lora_rank = t.lora_rank if t.tuner == "lora" else None
+    # ZeRO shards over every GPU of every node (k8s.nodes); host memory stays per node.
+    return {stage: memory.estimate(m, stage, lora_rank=lora_rank, gpus=gpus * spec.k8s.nodes, gpus_per_node=gpus, seq=t.max_length,
+                                   micro_batch=micro_batch, checkpointing=t.gradient_checkpointing)
+            for stage in DS_ORDER}
+
+
+def _micro_batch(spec: Spec, m: ModelFacts | None, gpu_gib: float) -> tuple[int, int]:
+    """(micro-batch, gradient accumulation). auto: 2 with accumulation halved (same global batch) when a
+    stage without offload still fits at 2, since that measured +56-59% tokens/s on H200 (docs/benchmarks.md);
+    never onto an offload stage, which costs 3-4x."""
+    t = spec.train
+    if t.per_device_batch_size != "auto":
+        return t.per_device_batch_size, t.gradient_accumulation_steps
+    if m is None or spec.hardware.gpus == 0 or t.gradient_accumulation_steps < 2:
+        return 1, t.gradient_accumulation_steps
+    budget = gpu_gib * HEADROOM
+    stages = [t.deepspeed] if t.deepspeed != "auto" else ["none", "zero2", "zero3"]
+    at_two = _estimates(spec, m, 2)
+    if any(not s.endswith("_offload") and at_two[s].gpu_peak_gib <= budget for s in stages):
+        return 2, t.gradient_accumulation_steps // 2
+    return 1, t.gradient_accumulation_steps
 
 
 def _plan_layout(spec: Spec, m: ModelFacts | None, gpu_gib: float, errors: list[str]) -> parallel.Layout:
     s = spec.serve
+    if spec.k8s.nodes > 1 and m is not None and gpu_gib:
+        across = multi_node_layout(spec, m, gpu_gib, errors)
+        if across is not None:
+            return across
     gpus = max(spec.hardware.gpus, 1)
     bytes_per_param = 4 if s.dtype == "float32" else 2
     if m is None:

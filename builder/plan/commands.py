@@ -48,10 +48,18 @@ def _cache_env(spec: Spec) -> dict[str, str]:
     }
     if spec.model.hub == "huggingface":
         env["USE_HF"] = "1"
+    if spec.model.endpoint:  # a hub mirror: huggingface_hub reads HF_ENDPOINT; modelscope MODELSCOPE_ENDPOINT (older: _DOMAIN)
+        endpoint = spec.model.endpoint.rstrip("/")
+        if spec.model.hub == "huggingface":
+            env["HF_ENDPOINT"] = endpoint
+        else:
+            env["MODELSCOPE_ENDPOINT"] = endpoint
+            env["MODELSCOPE_DOMAIN"] = endpoint.split("://", 1)[1]
     return env
 
 
-def train_argv(spec: Spec, deepspeed: str, output_dir: str, m: ModelFacts | None) -> list[str]:
+def train_argv(spec: Spec, deepspeed: str, output_dir: str, m: ModelFacts | None,
+               micro_batch: int, grad_accum: int) -> list[str]:
     t = spec.train
     names = swift_names(spec.model.id, m.arch if m else None)
     flags: dict[str, Any] = {
@@ -63,8 +71,8 @@ def train_argv(spec: Spec, deepspeed: str, output_dir: str, m: ModelFacts | None
         "deepspeed": None if deepspeed == "none" else deepspeed,
         "dataset": list(t.dataset),
         "max_length": t.max_length,
-        "per_device_train_batch_size": t.per_device_batch_size,
-        "gradient_accumulation_steps": t.gradient_accumulation_steps,
+        "per_device_train_batch_size": micro_batch,
+        "gradient_accumulation_steps": grad_accum,
         "learning_rate": t.learning_rate,
         "num_train_epochs": t.epochs,
         "max_steps": t.max_steps,
@@ -144,3 +152,10 @@ def serve_env(spec: Spec) -> dict[str, str]:
     )
     env.update(spec.serve.env)
     return dict(sorted(env.items()))
+
+
+def merge_argv(spec: Spec) -> list[str]:
+    """`swift export` merging a LoRA adapter into the base weights. The entrypoint's merge mode adds
+    --adapters (the newest complete checkpoint) and --output_dir; the adapter's args.json names the base
+    model, its model_type, template and dtype."""
+    return ["swift", "export", "--merge_lora", "true"]

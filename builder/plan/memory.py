@@ -40,8 +40,8 @@ def model_states(stage: str, total: int, trainable: int, largest: int, gpus: int
         return largest_mem + 18 * trainable / gpus + 2 * frozen / gpus, largest * 4 * gpus_per_node * HOST_BUFFER
     if stage == "zero2_offload":
         return 2 * total, trainable * max(4 * gpus, 16) * HOST_BUFFER
-    if stage == "zero2":
-        return 4 * trainable + 16 * trainable / gpus + 2 * frozen, trainable * 4 * gpus_per_node * HOST_BUFFER
+    if stage == "zero2":  # bf16 weights everywhere; gradients and optimizer states partitioned
+        return 2 * total + 18 * trainable / gpus, trainable * 4 * gpus_per_node * HOST_BUFFER
     # no DeepSpeed: bf16 weights + grads + fp32 Adam states and master weights, all on every GPU
     return 2 * frozen + 18 * trainable, 0.0
 

@@ -6,14 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..plan import Plan
-from . import compose, dockerfiles, k8s, scripts
+from . import compose, dockerfiles, k8s, merge_job, scripts
 
 HEADER = "Rendered by ModelForge from {spec_file}; do not edit by hand (make render)."
 
 
 def render_all(plan: Plan, spec_file: str = "modelforge.yaml") -> dict[str, str]:
     files: dict[str, str] = {}
-    for module in (dockerfiles, scripts, compose, k8s):
+    for module in (dockerfiles, scripts, compose, k8s, merge_job):
         files.update(module.render(plan, spec_file))
     return dict(sorted(files.items()))
 
@@ -41,7 +41,7 @@ def drift(files: dict[str, str], out_dir: Path) -> list[str]:
         if not path.exists() or path.read_text() != text:
             stale.append(rel)
     for folder in {Path(rel).parts[0] for rel in files if len(Path(rel).parts) > 1}:
-        for extra in sorted((out_dir / folder).glob("*.y*ml")):
+        for extra in sorted((out_dir / folder).rglob("*.y*ml")):
             rel = str(extra.relative_to(out_dir))
             if rel not in files:
                 stale.append(f"{rel} (not rendered any more: delete it)")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..plan import Plan
+from ..plan.commands import merge_argv
 from ..spec import Spec, VolumeSpec
 from .yamltext import dump
 
@@ -18,6 +19,7 @@ SECRETS = {
     "serve": ["HF_TOKEN", "MODELSCOPE_API_TOKEN", "VLLM_API_KEY"],
 }
 STACK_BYTES = 67108864  # 64 MiB: the stack size NVIDIA recommends for PyTorch containers
+ENTRYPOINT = "/usr/local/bin/modelforge-entrypoint"  # where both Dockerfiles put templates/entrypoint.sh
 
 
 def literal(value: str) -> str:
@@ -52,7 +54,8 @@ def _gpus(count: int) -> dict[str, Any]:
 def render(plan: Plan, spec_file: str) -> dict[str, str]:
     spec = plan.spec
     gpus = spec.hardware.gpus
-    runtime: dict[str, Any] = {"ipc": "host"}
+    # init: a real PID 1 forwards SIGTERM to torchrun/vLLM and reaps their children.
+    runtime: dict[str, Any] = {"ipc": "host", "init": True}
     if gpus > 0:
         # NVIDIA's recommendation for PyTorch containers (pinned memory, NCCL/RDMA). Only with GPUs:
         # unprivileged or nested engines may refuse raising memlock, and CPU runs do not need it.
@@ -98,6 +101,19 @@ def render(plan: Plan, spec_file: str) -> dict[str, str]:
         "ports": [f"{spec.serve.bind_address}:6006:6006"],
         "restart": "unless-stopped",
     }
+    # LoRA runs: `docker compose --profile merge run --rm merge` merges the newest complete checkpoint into
+    # <output_dir>/merged, which the server then prefers. Full-parameter runs: the entrypoint does nothing.
+    merge = {
+        "image": image_ref(spec, "train"),
+        "profiles": ["merge"],
+        "entrypoint": [ENTRYPOINT, "merge"],
+        "command": [literal(arg) for arg in merge_argv(spec)],
+        "environment": _environment(plan.train.env, SECRETS["train"]),
+        "volumes": [_volume(spec, "model_cache"), _volume(spec, "checkpoints")],
+        **runtime,
+        **_gpus(gpus),
+        "restart": "no",
+    }
     volumes = {
         key.replace("_", "-"): {"name": f"{spec.name}-{key.replace('_', '-')}"}
         for key in ("model_cache", "data", "checkpoints")
@@ -108,5 +124,6 @@ def render(plan: Plan, spec_file: str) -> dict[str, str]:
         "services": {"train": train, "serve": serve, "tensorboard": tensorboard},
         "volumes": volumes,
     }
+    document["services"]["merge"] = merge
     header = f"Rendered by ModelForge from {spec_file}; do not edit by hand (make render)."
     return {"compose/docker-compose.yml": dump(document, header)}

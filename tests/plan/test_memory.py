@@ -51,3 +51,18 @@ def test_lora_is_much_smaller():
     lora = make_plan(validate({"train": {"tuner": "lora", "deepspeed": "zero3"}}))
     assert lora.train.memory.model_states_gib < full.train.memory.model_states_gib / 2
     assert lora.train.checkpoint_gib < 10
+
+
+def test_auto_micro_batch_two_only_where_zero3_still_fits():
+    # Measured on H200 (docs/benchmarks.md): micro-batch 2 at half the accumulation is +56-59% tokens/s.
+    five = make_plan(validate({}))
+    assert (five.train.micro_batch, five.train.grad_accum) == (1, 4)  # 2 would need ~130 GiB of 126
+    six = make_plan(validate({"hardware": {"gpus": 6}}))
+    assert (six.train.micro_batch, six.train.grad_accum) == (2, 2) and six.train.deepspeed == "zero3"
+    assert "--per_device_train_batch_size" in six.train.argv
+    assert six.train.argv[six.train.argv.index("--per_device_train_batch_size") + 1] == "2"
+    # Never onto an offload stage for the sake of a bigger batch.
+    small = make_plan(validate({"hardware": {"gpu": "A100-80GB"}}))
+    assert small.train.micro_batch == 1
+    explicit = make_plan(validate({"hardware": {"gpus": 6}, "train": {"per_device_batch_size": 1}}))
+    assert (explicit.train.micro_batch, explicit.train.grad_accum) == (1, 4)

@@ -1,4 +1,5 @@
-"""k8s/: every manifest passes the Kubernetes schemas; probes, shm, GPUs and secrets are right."""
+"""k8s/ for the default spec (one node): every manifest passes the Kubernetes schemas, the kustomize tree
+builds, and probes, shm, GPUs, secrets and the model-cache wait are right."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ import yaml
 from builder.load import validate
 from builder.plan import make_plan
 from builder.render import k8s
+from tests.render.k8s_schemas import K8S_VERSION, kustomize
+from tests.render.k8s_schemas import validate as validate_object
 
-K8S_VERSION = "1.30"
+OVERLAY = "overlays/single-node"
 
 
 def docs(root, name):
@@ -18,16 +21,29 @@ def docs(root, name):
 
 
 def test_all_manifests_pass_kubernetes_schemas(root):
-    files = sorted((root / "k8s").glob("*.yaml"))
-    assert len(files) >= 7
+    files = sorted((root / "k8s").rglob("*.yaml"))
+    assert len(files) >= 11
     count = 0
     for path in files:
         for doc in yaml.safe_load_all(path.read_text()):
             if not doc or doc.get("kind") == "Kustomization":
                 continue
-            kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+            assert validate_object(doc) == "kubernetes", path  # one node: no operator kinds
             count += 1
-    assert count >= 8
+    assert count >= 11
+
+
+def test_kubectl_apply_k_k8s_builds_the_single_node_overlay(root):
+    built = kustomize(root / "k8s")
+    kinds = sorted(d["kind"] for d in built)
+    assert kinds == sorted(["Namespace", "PersistentVolumeClaim", "PersistentVolumeClaim", "PersistentVolumeClaim",
+                            "ConfigMap", "ConfigMap", "Job", "Job", "Service", "PodDisruptionBudget", "Deployment"])
+    for doc in built:
+        validate_object(doc)
+        if doc["kind"] != "Namespace":
+            assert doc["metadata"]["namespace"] == "modelforge"
+    claims = [d for d in built if d["kind"] == "PersistentVolumeClaim"]
+    assert all(c["spec"]["accessModes"] == ["ReadWriteOnce"] for c in claims)
 
 
 def test_schema_validation_can_fail():
@@ -36,23 +52,29 @@ def test_schema_validation_can_fail():
                                       "spec": {"ports": [{"port": "not-a-number"}]}}, K8S_VERSION, strict=True)
 
 
-def test_kustomization_lists_every_manifest(root):
-    [kustomization] = docs(root, "kustomization.yaml")
-    listed = set(kustomization["resources"])
-    on_disk = {p.name for p in (root / "k8s").glob("*.yaml")} - {"kustomization.yaml"}
-    assert listed == on_disk
+def test_kustomizations_list_every_manifest(root):
+    [top] = docs(root, "kustomization.yaml")
+    assert top["resources"] == [OVERLAY]
+    for folder in ("base", OVERLAY):
+        [kustomization] = docs(root, f"{folder}/kustomization.yaml")
+        listed = {r for r in kustomization["resources"] if not r.startswith("..")}
+        on_disk = {p.name for p in (root / "k8s" / folder).glob("*.yaml")} - {"kustomization.yaml"}
+        assert listed == on_disk
+    assert not (root / "k8s" / "overlays" / "multi-node").exists()
 
 
 def test_job_and_deployment_shape(root):
-    [job] = docs(root, "train-job.yaml")
+    [job] = docs(root, f"{OVERLAY}/train-job.yaml")
     pod = job["spec"]["template"]["spec"]
     [container] = pod["containers"]
     assert container["resources"]["limits"]["nvidia.com/gpu"] == 5
     assert {"name": "dshm", "emptyDir": {"medium": "Memory"}} in pod["volumes"]
     assert pod["restartPolicy"] == "OnFailure" and pod["enableServiceLinks"] is False
     assert container["args"][:2] == ["swift", "sft"]
+    assert "--ddp_timeout" not in container["args"] and "NNODES" not in str(container["env"])  # one node
 
-    [deploy] = docs(root, "serve-deployment.yaml")
+    [deploy] = docs(root, f"{OVERLAY}/serve-deployment.yaml")
+    assert deploy["spec"]["replicas"] == 1 and deploy["spec"]["strategy"] == {"type": "Recreate"}
     pod = deploy["spec"]["template"]["spec"]
     [server] = pod["containers"]
     assert pod["enableServiceLinks"] is False
@@ -61,14 +83,40 @@ def test_job_and_deployment_shape(root):
     assert server["readinessProbe"]["httpGet"]["path"] == "/health"
     key = next(e for e in server["env"] if e["name"] == "VLLM_API_KEY")
     assert key["valueFrom"]["secretKeyRef"]["key"] == "api-key"
-    [service] = docs(root, "serve-service.yaml")
+    [service] = docs(root, "base/serve-service.yaml")
     assert service["spec"]["type"] == "ClusterIP"
-    for doc in (job, deploy, service):
+    [pdb] = docs(root, "base/serve-pdb.yaml")
+    assert pdb["spec"]["maxUnavailable"] == 1  # one replica: a drain may still evict it
+    for doc in (job, deploy, service, pdb):
         assert doc["metadata"]["labels"]["app.kubernetes.io/name"] == "modelforge"
+
+
+def test_model_cache_is_filled_once_and_pods_wait_for_it(root):
+    [download] = docs(root, "base/model-download-job.yaml")
+    [container] = download["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
+    assert env["MF_MODEL_ID"] == "Qwen/Qwen3-30B-A3B-Thinking-2507" and env["MF_HUB"] == "modelscope"
+    assert env["MODELSCOPE_CACHE"] == "/models/modelscope"  # the cache ms-swift and vLLM read
+    assert env["MODELSCOPE_API_TOKEN"]["secretKeyRef"]["key"] == "modelscope-token"
+    assert "resources" in container and "nvidia.com/gpu" not in str(container["resources"])
+    ready = env["MF_MODEL_READY_FILE"]
+    for name in (f"{OVERLAY}/train-job.yaml", f"{OVERLAY}/serve-deployment.yaml"):
+        [obj] = docs(root, name)
+        [wait] = obj["spec"]["template"]["spec"]["initContainers"]
+        assert wait["name"] == "wait-for-model" and wait["command"][:2] == ["python3", "-c"]
+        assert {"name": "MF_MODEL_READY_FILE", "value": ready} in wait["env"]
+        assert wait["volumeMounts"] == [{"name": "model-cache", "mountPath": "/models", "readOnly": True}]
+
+
+def test_no_download_for_a_model_path():
+    files = k8s.render(make_plan(validate({"model": {"id": "/models/mine"}})), "x")
+    assert not any("model-download" in path for path in files)
+    [job] = yaml.safe_load_all(files["k8s/overlays/single-node/train-job.yaml"])
+    assert "initContainers" not in job["spec"]["template"]["spec"]
 
 
 def test_k8s_dollar_paren_is_escaped():
     files = k8s.render(make_plan(validate({"train": {"extra_args": {"note": "$(rm -rf /)"}}})), "x")
-    [job] = yaml.safe_load_all(files["k8s/train-job.yaml"])
+    [job] = yaml.safe_load_all(files["k8s/overlays/single-node/train-job.yaml"])
     args = job["spec"]["template"]["spec"]["containers"][0]["args"]
     assert "$$(rm -rf /)" in args

@@ -18,11 +18,12 @@ def run(mode: str, out: Path, *cmd: str, **env: str) -> subprocess.CompletedProc
     return subprocess.run(["sh", str(SCRIPT), mode, *cmd], capture_output=True, text=True, env=full_env, timeout=30)
 
 
-def checkpoint(out: Path, step: int, complete: bool = True, deepspeed: bool = True, weights: bool = True) -> Path:
+def checkpoint(out: Path, step: int, complete: bool = True, deepspeed: bool = True, weights: bool = False) -> Path:
     path = out / f"checkpoint-{step}"
     path.mkdir(parents=True)
+    (path / "config.json").write_text("{}")
     if weights:
-        (path / "config.json").write_text("{}")
+        (path / "model.safetensors").write_text("")
     if deepspeed:
         (path / f"global_step{step}").mkdir()
         if complete:
@@ -63,6 +64,14 @@ def test_last_checkpoint_link_is_trusted_first(tmp_path):
     (tmp_path / "last-checkpoint").symlink_to("checkpoint-10")
     result = run("train", tmp_path, "echo", "go")
     assert result.stdout.strip() == f"go --resume_from_checkpoint {tmp_path}/checkpoint-10"
+
+
+def test_full_parameter_checkpoint_is_also_the_model(tmp_path):
+    # MoE experts are fused in memory but saved per expert; resume alone would not load them.
+    checkpoint(tmp_path, 10, weights=True)
+    result = run("train", tmp_path, "echo", "swift", "sft", "--model", "base")
+    ckpt = f"{tmp_path}/checkpoint-10"
+    assert result.stdout.strip() == f"swift sft --model base --model {ckpt} --resume_from_checkpoint {ckpt}"
 
 
 def test_numeric_not_lexical_order(tmp_path):

@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""Write bench/plans/<name>.json: the rendered plans the GPU runs execute (run here, no GPU).
+
+Each file holds
+  plan        `modelforge plan --json --set hardware.gpus=N --set hardware.gpu=H200 [--set ...]`:
+              the real model's plan, whose train.command / train.env the device runs (paths substituted)
+  proxy_plan  the same plan with --set model.config_path=<proxy config.json> and the stage the real plan
+              chose, so train.gpu_mem_gib is the planner's prediction for what actually runs
+  sets        the --set overrides, config, gpus, git commit
+
+Configurations:
+  seed      the seed guide as written, in ms-swift 4.x flags: --tuner_type full --deepspeed zero3
+            --per_device_train_batch_size 1 --max_length 8192 --torch_dtype bfloat16, gradient
+            checkpointing on (ms-swift's default). Rendered with train.deepspeed=zero3; every other
+            rendered flag already equals the seed's.
+  default   exactly what the renderer produces for N H200s (train.deepspeed=auto).
+  levers    seed + one change: experts_impl=grouped_mm, micro-batch 2 or 4 (gradient accumulation
+            cut to keep 4 sequences per GPU per step), gradient checkpointing off, attn_impl=sdpa;
+            combos of those.
+
+    python3 bench/make_plans.py            # uses .venv/bin/modelforge
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+MF = REPO / ".venv" / "bin" / "modelforge"
+PLANS = REPO / "bench" / "plans"
+PROXY = REPO / "bench" / "proxy"
+
+SEED = ["train.deepspeed=zero3"]
+LEVERS = {
+    "grouped_mm": SEED + ["train.extra_args.experts_impl=grouped_mm"],
+    "mbs2": SEED + ["train.per_device_batch_size=2", "train.gradient_accumulation_steps=2"],
+    "mbs4": SEED + ["train.per_device_batch_size=4", "train.gradient_accumulation_steps=1"],
+    "nogc": SEED + ["train.gradient_checkpointing=false"],
+    "sdpa": SEED + ["train.extra_args.attn_impl=sdpa"],
+    "nogc-mbs2": SEED + ["train.gradient_checkpointing=false", "train.per_device_batch_size=2",
+                         "train.gradient_accumulation_steps=2"],
+    "nogc-mbs4": SEED + ["train.gradient_checkpointing=false", "train.per_device_batch_size=4",
+                         "train.gradient_accumulation_steps=1"],
+}
+# PyTorch's expandable segments: less memory reserved-but-unused by the caching allocator (the
+# nvidia-smi peak ran 1.2-1.9x the allocated peak in the first sessions).
+EXPANDABLE = ["train.env.PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True"]
+LEVERS["seed-es"] = SEED + EXPANDABLE
+LEVERS["mbs2-es"] = LEVERS["mbs2"] + EXPANDABLE
+CONFIGS: dict[str, list[str]] = {"seed": SEED, "default": [], **LEVERS, "seed-repeat": SEED}  # seed-repeat: noise check
+GPU_COUNTS = {"seed": (1, 2), "default": (1, 2), "mbs2": (1, 2), "nogc-mbs2": (1, 2), "nogc-mbs4": (1, 2), "mbs4": (1, 2)}
+
+
+def plan(sets: list[str]) -> dict:
+    argv = [str(MF), "plan", "--json"]
+    for s in sets:
+        argv += ["--set", s]
+    r = subprocess.run(argv, capture_output=True, text=True, cwd=REPO)
+    if not r.stdout.strip().startswith("{"):
+        sys.exit(f"modelforge plan failed ({r.returncode}): {r.stderr}")
+    return json.loads(r.stdout)  # exit 1 (infeasible for the real model) still prints the plan
+
+
+def proxy_config(layers: int) -> Path:
+    out = PROXY / f"{layers}layer"
+    subprocess.run([sys.executable, str(REPO / "bench" / "make_proxy_model.py"), str(out), "--config-only",
+                    "--layers", str(layers)], check=True, capture_output=True)
+    return out / "config.json"
+
+
+def main() -> None:
+    PLANS.mkdir(parents=True, exist_ok=True)
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=REPO).stdout.strip()
+    dirty = bool(subprocess.run(["git", "status", "--porcelain", "--", "builder", "templates"], capture_output=True,
+                                text=True, cwd=REPO).stdout.strip())
+    cfg4, cfg1 = proxy_config(4), proxy_config(1)
+    only = set(sys.argv[1:])  # config names: write just those plans (earlier plans are records of what ran)
+    jobs = [(c, g) for c in CONFIGS for g in GPU_COUNTS.get(c, (1,))] + [("sanity", 1)]
+    jobs = [(c, g) for c, g in jobs if not only or c in only]
+    for config, gpus in jobs:
+        sets = [f"hardware.gpus={gpus}", "hardware.gpu=H200"] + (SEED if config == "sanity" else CONFIGS[config])
+        real = plan(sets)
+        stage = real["train"]["deepspeed"]
+        cfg = cfg1 if config == "sanity" else cfg4
+        proxy_sets = sets + [f"model.config_path={cfg}", f"train.deepspeed={stage}"]
+        proxy = plan(proxy_sets)
+        name = f"{config}-{gpus}gpu"
+        doc = {"config": config, "gpus": gpus, "sets": sets, "proxy_sets": proxy_sets, "git_commit": commit,
+               "git_dirty": dirty, "plan": real, "proxy_plan": proxy}
+        (PLANS / f"{name}.json").write_text(json.dumps(doc, indent=1) + "\n")
+        print(f"{name:20s} stage={stage:14s} real_gpu_mem={real['train']['gpu_mem_gib']:7.1f} fits={real['train']['fits']!s:5s}"
+              f" proxy_gpu_mem={proxy['train']['gpu_mem_gib']:6.1f}")
+
+
+if __name__ == "__main__":
+    main()

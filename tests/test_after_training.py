@@ -1,0 +1,235 @@
+"""After training, for real, on one CPU smoke stack of its own: a LoRA run of the tiny model (compose project
+mf-issue8, port 8011, its own volumes), watched by `modelforge status` while it trains, plotted, merged by
+the compose `merge` service and served merged by vLLM; then `chat` in a pseudo-terminal, `batch` killed
+and resumed, and `bench-serve` (vllm bench serve from the serving image). Needs Docker: fails, never
+skips, when the engine is missing."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib import colors
+from matplotlib.image import imread
+from python_on_whales import docker
+
+from builder import demo, host
+from builder.load import load_spec
+from tests.conftest import ROOT
+from tests.pty_session import PtySession
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+NAME = "mf-issue8"
+PORT = 8011
+OVERRIDES = (f"name={NAME}", "train.tuner=lora", f"serve.port={PORT}",
+             # rendered one folder deeper than .smoke/, so the data folder is one more ../ away
+             "volumes.data.host_path=../../../examples/data")
+OUT = demo.SMOKE_DIR / "issue8"
+SPEC_ARGS = ["-f", str(demo.SMOKE_SPEC), *[arg for o in OVERRIDES for arg in ("--set", o)]]
+RUN = "/checkpoints/run"
+
+
+def mf(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """The CLI as users run it, against this module's stack."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, "-m", "builder.cli", *args, *SPEC_ARGS], capture_output=True, text=True,
+                          env=env, timeout=timeout, cwd=ROOT)
+
+
+def _share_wheelhouse() -> None:
+    """The build reads the CPU torch wheel from .smoke/wheelhouse (the spec's pip_find_links); link it
+    into this render folder's wheelhouse too, instead of downloading it a second time."""
+    torch = load_spec(demo.SMOKE_SPEC).stack.torch
+    host.ensure_wheelhouse(demo.SMOKE_DIR / "wheelhouse", torch)
+    target = OUT / "wheelhouse"
+    target.mkdir(parents=True, exist_ok=True)
+    for wheel in (demo.SMOKE_DIR / "wheelhouse").glob("*.whl"):
+        if not (target / wheel.name).exists():
+            try:
+                os.link(wheel, target / wheel.name)
+            except OSError:
+                pass  # another filesystem: prepare() fetches it
+
+
+def volume_dir(stack: demo.Stack) -> Path:
+    return Path(docker.volume.inspect(stack.volume["checkpoints"]).mountpoint) / "run"
+
+
+@pytest.fixture(scope="module")
+def stack():
+    _share_wheelhouse()
+    stack = demo.prepare(demo.SMOKE_SPEC, OUT, OVERRIDES)
+    yield stack
+    stack.down()
+
+
+@pytest.fixture(scope="module")
+def trained(stack):
+    """The LoRA run, with `modelforge status --json` polled (through the Docker volume) while it trains."""
+    stack.client.compose.up(services=["train"], detach=True, force_recreate=True)
+    seen = []
+    deadline = time.monotonic() + 600
+    while True:
+        container = stack.container("train")
+        container.reload()
+        if not container.state.running and not container.state.restarting:
+            break
+        assert time.monotonic() < deadline, "training took over 10 minutes"
+        result = mf("status", "--json")
+        if result.returncode == 0:
+            seen.append(json.loads(result.stdout))
+        time.sleep(0.2)
+    assert container.state.exit_code == 0, stack.client.compose.logs(services=["train"], tail="40")
+    return stack, seen
+
+
+@pytest.fixture(scope="module")
+def merged(trained):
+    stack, _ = trained
+    result = subprocess.run(["docker", "compose", "-f", str(stack.compose_file), "--profile", "merge", "run", "--rm", "-T",
+                             "merge"], capture_output=True, text=True, timeout=900)
+    return stack, result
+
+
+@pytest.fixture(scope="module")
+def served(merged):
+    stack, result = merged
+    assert result.returncode == 0, result.stderr[-3000:]
+    key = secrets.token_urlsafe(16)
+    stack.serve(key)  # also exports VLLM_API_KEY, which the CLI below reads
+    yield stack, key
+    stack.client.compose.stop(services=["serve"])
+
+
+def test_status_follows_the_run_and_reads_it_after(trained):
+    stack, seen = trained
+    mid_run = [s for s in seen if s["step"] and 0 < s["step"] < 30 and not s["finished"]]
+    assert mid_run, f"no status while training ran: {seen}"
+    assert all(s["max_steps"] == 30 and s["remaining_s"] is not None for s in mid_run)
+    assert [s["step"] for s in seen if s["step"]] == sorted(s["step"] for s in seen if s["step"])  # only forward
+
+    result = mf("status")
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
+    assert "30/30 steps 100%" in text and "finished in" in text
+    assert f"{NAME}-checkpoints:/run/checkpoint-30" in text and "on disk: 10, 20, 30" in text
+
+    logged = [e for e in map(json.loads, stack.read(f"{RUN}/logging.jsonl").splitlines()) if "loss" in e]
+    data = json.loads(mf("status", "--json").stdout)
+    assert data["finished"] and data["step"] == 30 and data["points"] == 30
+    assert data["loss"] == pytest.approx(float(logged[-1]["loss"]))
+    assert data["first_loss"] == pytest.approx(float(logged[0]["loss"]))
+    assert data["learning_rate"] == pytest.approx(float(logged[-1]["learning_rate"]))
+    # Through a throwaway container instead of the mountpoint (what a non-root user gets): the same run.
+    via_container = json.loads(mf("status", "--json", "--via", "container").stdout)
+    for key in ("step", "max_steps", "loss", "learning_rate", "grad_norm", "last_checkpoint", "checkpoints", "finished"):
+        assert via_container[key] == data[key], key
+    # A container path, as the logs print it, finds the same run.
+    assert json.loads(mf("status", RUN, "--json").stdout)["loss"] == data["loss"]
+
+
+def test_plot_of_the_real_run(trained, tmp_path):
+    out = tmp_path / "loss.png"
+    result = mf("plot", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "run: 30 points" in result.stdout
+    image = imread(out)
+    assert image.shape[:2] == (650, 900)
+    blue = np.abs(image[40:380, 80:880, :3] - np.array(colors.to_rgb("C0"))).max(axis=2) < 0.08
+    assert blue.sum() > 300  # the loss curve is drawn
+
+
+def test_merge_writes_the_merged_model(merged):
+    stack, result = merged
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"merging the LoRA adapter {RUN}/checkpoint-30 into {RUN}/merged" in result.stderr
+    run_dir = volume_dir(stack)
+    assert (run_dir / "merged" / "config.json").is_file()
+    assert any((run_dir / "merged").glob("*.safetensors"))
+    assert (run_dir / "merged" / ".modelforge-merged-from").read_text().strip() == f"{RUN}/checkpoint-30"
+    assert not (run_dir / "merged.partial").exists()
+    again = subprocess.run(["docker", "compose", "-f", str(stack.compose_file), "--profile", "merge", "run", "--rm", "-T",
+                            "merge"], capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "already holds" in again.stderr
+    assert "(from /checkpoints/run/checkpoint-30; current)" in mf("status").stdout
+
+
+def test_server_serves_the_merged_model(served):
+    stack, _ = served
+    logs = stack.client.compose.logs(services=["serve"])
+    assert f"serving {RUN}/merged" in logs
+
+
+def test_chat_in_a_terminal(served):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), TERM="xterm")
+    session = PtySession([sys.executable, "-m", "builder.cli", "chat", *SPEC_ARGS, "--max-tokens", "12",
+                          "--temperature", "1.0"], env, cwd=str(ROOT))
+    try:
+        assert f"chatting with tiny-qwen3-moe at http://127.0.0.1:{PORT}" in session.expect("you> ", timeout=60)
+        session.send("What is 2 + 3?\n")
+        turn = session.expect("you> ", timeout=120)
+        assert "assistant>" in turn and "tokens" in turn and "error" not in turn
+        session.send("And 4 + 4?\n")
+        assert "assistant>" in session.expect("you> ", timeout=120)
+        session.send("/exit\n")
+        assert session.wait() == 0
+    finally:
+        session.close()
+
+
+def test_batch_killed_then_resumed(served, tmp_path):
+    rows = 150
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps({"query": f"What is {i} + {i}?"}) + "\n" for i in range(rows)))
+    out = tmp_path / "out.jsonl"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    process = subprocess.Popen([sys.executable, "-m", "builder.cli", "batch", str(tmp_path / "in.jsonl"), str(out),
+                                *SPEC_ARGS, "-j", "2", "--max-tokens", "24"], env=env, cwd=ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not out.exists() or len(out.read_text().splitlines()) < 10:
+        assert process.poll() is None, "batch ended before it could be interrupted"
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)  # no clean-up at all
+    process.wait(timeout=30)
+    first = {}
+    for line in out.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        first[record["index"]] = record
+    assert 10 <= len(first) < rows
+
+    result = mf("batch", str(tmp_path / "in.jsonl"), str(out), "-j", "4", "--max-tokens", "24")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"{rows} rows: {len(first)} answered before, {rows - len(first)} now, 0 failed" in result.stdout
+    final = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["index"] for r in final] == list(range(rows))
+    assert all(r["query"] == f"What is {r['index']} + {r['index']}?" and "response" in r for r in final)
+    assert all(final[i] == record for i, record in first.items())  # answered once, kept as they were
+
+
+def test_bench_serve_runs_vllm_bench(served, tmp_path):
+    result = mf("bench-serve", "--engine", "vllm", "--rates", "2,inf", "--num-prompts", "8", "--input-len", "32",
+                "--output-len", "16", "-o", str(tmp_path / "bench"), timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((tmp_path / "bench" / "summary.json").read_text())
+    assert summary["engine"] == "vllm bench serve" and summary["model"] == "tiny-qwen3-moe"
+    assert [r["request_rate"] for r in summary["results"]] == ["2", "inf"]
+    for row in summary["results"]:
+        assert row["completed"] == 8 and row["failed"] == 0
+        assert row["request_throughput"] > 0 and row["output_throughput"] > 0
+        assert 0 < row["p50_ttft_ms"] <= row["p99_ttft_ms"] and row["p50_tpot_ms"] > 0
+    raw = json.loads((tmp_path / "bench" / "rate-inf.json").read_text())
+    assert raw["completed"] == 8 and raw["total_output_tokens"] == 8 * 16  # --ignore-eos: full length
+    assert "TTFT ms p50/p90/p99" in result.stdout

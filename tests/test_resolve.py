@@ -1,0 +1,38 @@
+"""The GPU images' pinned stack resolves for their target Python, from the real package index:
+CUDA torch 2.11.0 with vLLM 0.25.1 (which pins it), and with ms-swift 4.6.0 + DeepSpeed 0.19.8."""
+
+from __future__ import annotations
+
+import pytest
+
+from builder.load import load_spec
+from builder.plan import make_plan
+from builder.resolve import resolve
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def plan():
+    return make_plan(load_spec(ROOT / "modelforge.yaml"))
+
+
+def test_serving_stack_resolves(plan):
+    result = resolve(plan, "serve")
+    assert result["ok"], result
+    assert result["python"] == "3.12"
+    assert result["versions"]["vllm"] == "0.25.1" and result["versions"]["torch"].startswith("2.11.0")
+    assert result["versions"]["nvidia-cublas"].startswith("13.")  # a CUDA 13 build, as the cu130 image needs
+
+
+def test_training_stack_resolves(plan):
+    result = resolve(plan, "train")
+    assert result["ok"], result
+    assert result["versions"]["ms-swift"] == "4.6.0" and result["versions"]["torch"].startswith("2.11.0")
+    assert result["versions"]["deepspeed"] == "0.19.8"
+
+
+def test_an_impossible_pin_fails(plan):
+    broken = make_plan(plan.spec.model_copy(update={"stack": plan.spec.stack.model_copy(update={"vllm": "vllm==0.0.0"})}))
+    assert resolve(broken, "serve")["ok"] is False
