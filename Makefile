@@ -7,7 +7,7 @@ SPEC ?= modelforge.yaml
 COMPOSE := docker compose -f compose/docker-compose.yml
 PROFILES := --profile train --profile serve --profile monitor
 
-.PHONY: help setup render check plan test build train serve logs down demo doctor data-check images-cuda
+.PHONY: help setup render check plan test build train serve logs down demo doctor data-check images-cuda ui
 .DEFAULT_GOAL := help
 
 help: ## list the targets
@@ -64,6 +64,11 @@ data-check: setup ## check the spec's training data (local files and hub names)
 
 images-cuda: setup ## prove the GPU images' pinned stack (CUDA torch, ms-swift, DeepSpeed, vLLM) resolves for their Python
 	$(MF) resolve -f $(SPEC) --lock-dir docs/locks
+
+ui: setup ## web chat on 127.0.0.1:7860 in front of the running server (needs VLLM_API_KEY)
+	@test -n "$$VLLM_API_KEY" || { echo "set VLLM_API_KEY first (the same key the server uses)"; exit 2; }
+	$(COMPOSE) --profile ui up -d ui
+	@echo "open http://127.0.0.1:7860"
 
 demo: setup ## the whole job on this machine, CPU only: build, train, serve, chat (tiny model)
 	$(MF) demo

@@ -52,7 +52,7 @@ class Stack:
         self.plan = plan
         self.out = out
         self.compose_file = out / "compose" / "docker-compose.yml"
-        self.client = DockerClient(compose_files=[self.compose_file], compose_profiles=["train", "serve"])
+        self.client = DockerClient(compose_files=[self.compose_file], compose_profiles=["train", "serve", "ui"])
         self.volume = {key: f"{plan.spec.name}-{key.replace('_', '-')}" for key in ("model_cache", "checkpoints")}
 
     # -- volumes -------------------------------------------------------------------------------

@@ -76,7 +76,22 @@ def test_train_serve_chat(stack):
                                                        headers={"Authorization": f"Bearer {key}"}), timeout=30) as r:
         models = json.load(r)
     assert [m["id"] for m in models["data"]] == [stack.plan.serve.served_name]
-    stack.client.compose.stop(services=["serve"])
+
+    # make ui: the web chat answers through the server; the page never carries the key.
+    stack.client.compose.up(services=["ui"], detach=True, force_recreate=True)
+    deadline = time.monotonic() + 60
+    while http("http://127.0.0.1:7860/health") != 200:
+        assert time.monotonic() < deadline, stack.client.compose.logs(services=["ui"])
+        time.sleep(1)
+    with urllib.request.urlopen("http://127.0.0.1:7860/", timeout=30) as r:
+        page = r.read().decode()
+    assert "ModelForge chat" in page and key not in page
+    request = urllib.request.Request("http://127.0.0.1:7860/api/chat", headers={"Content-Type": "application/json"},
+                                     data=json.dumps({"messages": [{"role": "user", "content": "hi"}]}).encode())
+    with urllib.request.urlopen(request, timeout=120) as r:
+        answer = json.load(r)
+    assert isinstance(answer["content"], str)
+    stack.client.compose.stop(services=["ui", "serve"])
 
 
 def _volume_path(stack: demo.Stack) -> Path:

@@ -125,5 +125,15 @@ def render(plan: Plan, spec_file: str) -> dict[str, str]:
         "volumes": volumes,
     }
     document["services"]["merge"] = merge
+    # make ui: a small web chat (the guide's `swift app`); it holds the API key, the browser never sees it.
+    document["services"]["ui"] = {
+        "image": image_ref(spec, "serve"),
+        "profiles": ["ui"],
+        "entrypoint": ["python3", "/usr/local/lib/modelforge/webui.py"],
+        "environment": {"MF_API_BASE": f"http://serve:{port}/v1", "MF_MODEL": literal(plan.serve.served_name),
+                        "MF_UI_PORT": "7860", "VLLM_API_KEY": "${VLLM_API_KEY:-}"},
+        "ports": [f"{spec.serve.bind_address}:7860:7860"],
+        "restart": "unless-stopped",
+    }
     header = f"Rendered by ModelForge from {spec_file}; do not edit by hand (make render)."
     return {"compose/docker-compose.yml": dump(document, header)}
