@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from python_on_whales import docker
+from python_on_whales.exceptions import DockerException
 
 from builder import demo
 from builder.build import build
@@ -134,3 +136,55 @@ def test_learning_rate_change_rebuilds_no_layer(stack):
     run = variant("lr", "train.learning_rate=0.5")
     build(run.plan, run.out, demo.SMOKE_SPEC.parent, ("train",))
     assert docker.image.inspect(image_ref(run.plan.spec, "train")).id == before
+
+
+def test_server_under_load_and_after_a_crash(stack):
+    """A bounded load test (zero failures), then the server process dies: the restart policy brings it back,
+    requests in the gap fail fast instead of hanging, and /health turns green again. Secrets: the API key
+    is in no process list, no image layer or history."""
+    import concurrent.futures
+
+    key = secrets.token_urlsafe(16)
+    stack.serve(key)
+    body = {"model": stack.plan.serve.served_name, "messages": [{"role": "user", "content": "1 + 1?"}], "max_tokens": 4}
+    url = f"{stack.base_url}/v1/chat/completions"
+
+    def one(_: int) -> tuple[int, float]:
+        start = time.monotonic()
+        return http(url, key, body), time.monotonic() - start
+
+    started = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
+        results = list(pool.map(one, range(300)))
+    elapsed = time.monotonic() - started
+    latencies = sorted(seconds for _, seconds in results)
+    print(f"load: 300 requests at concurrency 16 in {elapsed:.1f} s ({300 / elapsed:.1f} req/s), "
+          f"p50 {latencies[150]:.2f} s, p99 {latencies[296]:.2f} s")
+    assert [status for status, _ in results] == [200] * 300
+
+    container = stack.container("serve")
+    processes = docker.container.execute(container, ["sh", "-c", "cat /proc/[0-9]*/cmdline | tr '\\0' ' '"])
+    assert "api_server" in processes and key not in processes  # the key travels in the environment only
+    history = subprocess.run(["docker", "history", "--no-trunc", "--format", "{{.CreatedBy}}",
+                              image_ref(stack.plan.spec, "serve")], capture_output=True, text=True, check=True).stdout
+    assert key not in history and "VLLM_API_KEY=" not in history
+
+    # Kill the server's processes inside (a manual `docker stop` would switch the restart policy off).
+    restarts = container.restart_count
+    try:
+        docker.container.execute(container, ["sh", "-c", "kill -9 -1"])
+    except DockerException:
+        pass  # the exec dies with them
+    gap = time.monotonic()
+    try:
+        status = http(url, key, body)
+    except OSError:
+        status = None
+    assert status != 200 and time.monotonic() - gap < 30, "a request in the gap must fail, and fail fast"
+    deadline = gap + 600
+    while not (_answers(f"{stack.base_url}/health") and stack.container("serve").restart_count > restarts):
+        assert time.monotonic() < deadline, "the server did not come back within 10 minutes"
+        time.sleep(2)
+    print(f"server back after {time.monotonic() - gap:.0f} s")
+    assert http(url, key, body) == 200
+    stack.client.compose.stop(services=["serve"])
