@@ -14,7 +14,7 @@ from pathlib import Path
 from . import __version__
 from .data import add_data_parser, run_data
 from .doctor import run_doctor
-from .errors import PlanError, SpecError
+from .errors import PlanError, SpecError, print_errors
 from .load import load_spec
 from .operate import COMMANDS as AFTER_TRAINING, add_parsers as add_after_training_parsers, run as run_after_training
 from .plan import Plan, make_plan
@@ -90,13 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "doctor":
             return run_doctor(plan, args)
         return _render(plan, args)
-    except SpecError as exc:
-        for problem in exc.problems:
-            print(f"error: {problem}", file=sys.stderr)
-        return 2
-    except PlanError as exc:
-        for problem in exc.problems:
-            print(f"error: {problem}", file=sys.stderr)
+    except (SpecError, PlanError) as exc:
+        print_errors(exc.problems)
         return 2
     except KeyboardInterrupt:
         return 130
@@ -131,13 +126,18 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except DockerException as exc:
-        tail = "\n".join((exc.stderr or exc.stdout or "").strip().splitlines()[-20:])
-        print(f"error: docker failed (exit {exc.return_code}): {' '.join(map(str, exc.docker_command[:4]))} ...\n{tail}",
-              file=sys.stderr)
+        print(f"error: docker failed (exit {exc.return_code}): {' '.join(map(str, exc.docker_command[:4]))} ...\n"
+              f"{_output_tail(exc, 20)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
     return 0
+
+
+def _output_tail(exc: Exception, lines: int) -> str:
+    """The last lines a failed docker command printed: where its own error message is."""
+    output = getattr(exc, "stderr", None) or getattr(exc, "stdout", None) or ""
+    return "\n".join(output.strip().splitlines()[-lines:])
 
 
 def _build(plan: Plan, args: argparse.Namespace) -> int:
@@ -153,16 +153,14 @@ def _build(plan: Plan, args: argparse.Namespace) -> int:
     try:
         build(plan, out, Path(args.file).resolve().parent, tuple(args.images) or IMAGES)
     except DockerException as exc:
-        tail = "\n".join((exc.stderr or exc.stdout or "").strip().splitlines()[-15:])
-        print(f"error: docker build failed (exit {exc.return_code}):\n{tail}", file=sys.stderr)
+        print(f"error: docker build failed (exit {exc.return_code}):\n{_output_tail(exc, 15)}", file=sys.stderr)
         return 1
     return 0
 
 
 def _render(plan: Plan, args: argparse.Namespace) -> int:
     if not plan.feasible and not args.force:
-        for problem in plan.errors:
-            print(f"error: {problem}", file=sys.stderr)
+        print_errors(plan.errors)
         print("refusing to render an infeasible plan (see `modelforge plan`; --force renders anyway)", file=sys.stderr)
         return 1
     out = Path(args.out) if args.out else Path(args.file).resolve().parent
@@ -268,8 +266,7 @@ def _plan(plan: Plan, as_json: bool) -> int:
     for warning in data["warnings"]:
         lines.append(f"warning: {warning}")
     print("\n".join(lines))
-    for error in data["errors"]:
-        print(f"error: {error}", file=sys.stderr)
+    print_errors(data["errors"])
     return 0 if plan.feasible else 1
 
 

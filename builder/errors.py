@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -32,3 +34,9 @@ class PlanError(Exception):
     def __init__(self, problems: list[str]):
         super().__init__("\n".join(problems))
         self.problems = problems
+
+
+def print_errors(problems: Iterable[object]) -> None:
+    """One `error: ...` line per problem on stderr: the CLI's single way of reporting them."""
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from .errors import PlanError, SpecError
+from .errors import PlanError, SpecError, print_errors
 
 COMMANDS = ("status", "plot", "chat", "batch", "bench-serve")
 
@@ -88,12 +88,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         return _dispatch(args)
     except SpecError as exc:
-        for problem in exc.problems:
-            print(f"error: {problem}", file=sys.stderr)
+        print_errors(exc.problems)
         return 2
     except PlanError as exc:
-        for problem in exc.problems:
-            print(f"error: {problem}", file=sys.stderr)
+        print_errors(exc.problems)
         return 1
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
