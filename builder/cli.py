@@ -21,6 +21,12 @@ from .plan import Plan, make_plan
 from .render import drift, render_all, write
 
 
+def _size(gib: float | None) -> str:
+    if gib is None:
+        return "unknown"
+    return f"{gib:.0f} GiB" if gib >= 1 else f"{gib * 1024:.1f} MiB"
+
+
 def _spec_args() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-f", "--file", default="modelforge.yaml", help="spec file (default: modelforge.yaml)")
@@ -196,7 +202,7 @@ def plan_dict(plan: Plan) -> dict:
             "activations_gib": round(mem.activations_gib, 2) if mem else None,
             "gpu_mem_gib": round(mem.gpu_peak_gib, 2) if mem else None,
             "host_mem_gib": round(mem.host_gib, 2) if mem else None,
-            "checkpoint_gib": round(t.checkpoint_gib, 2) if t.checkpoint_gib else None,
+            "checkpoint_gib": round(t.checkpoint_gib, 4) if t.checkpoint_gib else None,
             "output_dir": t.output_dir, "fits": t.fits,
         },
         "serve": {
@@ -242,7 +248,7 @@ def _plan(plan: Plan, as_json: bool) -> int:
     if t["gpu_mem_gib"] is not None:
         lines.append(f"  per GPU     {t['gpu_mem_gib']:.1f} GiB peak = {t['model_states_gib']:.1f} model states "
                      f"+ {t['activations_gib']:.1f} activations + CUDA context")
-        lines.append(f"  host RAM    {t['host_mem_gib']:.0f} GiB   one checkpoint {t['checkpoint_gib']:.0f} GiB")
+        lines.append(f"  host RAM    {t['host_mem_gib']:.0f} GiB   one checkpoint {_size(t['checkpoint_gib'])}")
     lines.append(f"  output      {t['output_dir']}")
     lines.append("  env         " + " ".join(f"{k}={shlex.quote(v)}" for k, v in t["env"].items()))
     lines.append("  command     " + t["command_line"])

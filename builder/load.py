@@ -207,6 +207,8 @@ def _problem(err: dict[str, Any], sources: dict[str, str], default_source: str) 
         message = f"{_short(err.get('input'))} has characters or a shape not allowed here (must match {err['ctx']['pattern']})"
     elif kind == "missing":
         message = "required"
+    elif kind == "value_error":
+        message = message.removeprefix("Value error, ")  # pydantic's prefix on our validators' own sentences
     return Problem(dotted, message, source)
 
 

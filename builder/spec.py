@@ -12,13 +12,26 @@ import re
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 # Versions and image references land on Dockerfile ARG lines: no spaces, quotes or newlines.
 Version = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9.+!_-]*$", max_length=64)]
 ImageRef = Annotated[
     str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._/:@-]*$", max_length=255)
 ]
+# A base image, optionally pinned by digest (name:tag@sha256:<64 hex>): the digest, not the tag, is what a
+# rebuild gets, so a pinned base makes the images reproducible.
+def _base_image(value: str) -> str:
+    name, at, digest = value.partition("@")
+    if not re.fullmatch(r"[a-z0-9][a-z0-9._/:-]*", name):
+        raise ValueError(f"{value!r} is not an image name (lowercase name[:tag], optionally @sha256:<digest>)")
+    if at and not re.fullmatch(r"sha256:[0-9a-f]{64}", digest):
+        raise ValueError(f"the digest {digest!r} must be sha256: followed by 64 lowercase hex characters "
+                         "(docker buildx imagetools inspect NAME:TAG shows it)")
+    return value
+
+
+BaseImageRef = Annotated[str, StringConstraints(max_length=255), AfterValidator(_base_image)]
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")]
 PackageSpec = Annotated[
     str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9,._-]+\])?([=<>!~]=?[A-Za-z0-9.+*!_-]+)?$")
@@ -174,7 +187,7 @@ class StackSpec(Strict):
 class ImageSpec(Strict):
     name: ImageRef
     tag: Version = "latest"
-    base: ImageRef
+    base: BaseImageRef = Field(description="Base image: name:tag, or name:tag@sha256:<digest> to pin it")
 
 
 class ImagesSpec(Strict):

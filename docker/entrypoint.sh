@@ -10,10 +10,12 @@ set -eu
 
 log() { echo "[modelforge] $*" >&2; }
 
-# Complete = ms-swift has written trainer_state.json (rank 0's last write) and, for DeepSpeed
-# runs, the 'latest' tag that DeepSpeed writes after every rank's shards are on disk.
+# Complete = ms-swift has written trainer_state.json (rank 0's last write) and it parses (a full
+# disk can cut it short), and, for DeepSpeed runs, the 'latest' tag that DeepSpeed writes after
+# every rank's shards are on disk.
 is_complete() {
   [ -s "$1/trainer_state.json" ] || return 1
+  python3 -c 'import json, sys; json.load(open(sys.argv[1]))' "$1/trainer_state.json" 2> /dev/null || return 1
   if ls -d "$1"/global_step* > /dev/null 2>&1; then [ -s "$1/latest" ] || return 1; fi
   return 0
 }
@@ -63,6 +65,78 @@ check_data() {
   exit 1
 }
 
+# -- the checkpoint volume: writable, and room for a checkpoint -----------------------------------
+volume=${MF_CHECKPOINT_VOLUME:-the checkpoint volume}
+bytes_free() { df -Pk "$1" | awk 'NR == 2 { printf "%.0f", $4 * 1024 }'; }
+human() { awk -v b="$1" 'BEGIN { if (b >= 1073741824) printf "%.1f GiB", b / 1073741824; else printf "%.1f MiB", b / 1048576 }'; }
+
+# Images run as an unprivileged user; a volume created by an older image (as root) is not theirs.
+need_writable() {
+  if mkdir -p "$1" 2> /dev/null && [ -w "$1" ] && [ -x "$1" ]; then return 0; fi
+  parent=$1
+  while [ ! -d "$parent" ]; do parent=$(dirname "$parent"); done
+  log "$1 is not writable by this container's user (uid $(id -u)); $parent belongs to uid $(stat -c %u "$parent")."
+  log "The $volume was probably made by an older image that ran as root. Hand it over once:"
+  log "  docker run --rm --user 0 --entrypoint chown -v VOLUME:/v IMAGE -R $(id -u):$(id -g) /v"
+  log "(k8s: the pod's fsGroup does this; a host folder: chown it on the host)"
+  exit 1
+}
+
+# One checkpoint must fit before a GPU spins up; the run keeps save_total_limit of them and writes
+# the next before it deletes the oldest. MF_CHECKPOINT_BYTES is the planner's estimate.
+check_space() {
+  need=${MF_CHECKPOINT_BYTES:-0}
+  case "$need" in ''|*[!0-9]*) need=0 ;; esac
+  [ "$need" -gt 0 ] || return 0
+  if [ "${MF_SKIP_SPACE_CHECK:-0}" = 1 ]; then log "free-space check skipped (MF_SKIP_SPACE_CHECK=1)"; return 0; fi
+  free=$(bytes_free "$output_dir")
+  if [ "$free" -lt "$need" ]; then
+    log "the $volume has $(human "$free") free at $output_dir, but one checkpoint of this run takes about $(human "$need"): not starting."
+    log "Free space there or grow volumes.checkpoints.size (MF_SKIP_SPACE_CHECK=1 starts anyway)."
+    exit 1
+  fi
+  kept=${MF_CHECKPOINTS_KEPT:-1}
+  have=$(ls -1 "$output_dir" | grep -c '^checkpoint-[0-9][0-9]*$' || true)
+  [ "$have" -le "$kept" ] || have=$kept
+  more=$((kept + 1 - have))
+  if [ "$free" -lt $((need * more)) ]; then
+    log "warning: the $volume has $(human "$free") free; this run keeps up to $((kept + 1)) checkpoints of about $(human "$need")"
+    log "while it saves, so it needs $(human $((need * more))) more: it will stop at a later checkpoint with a full disk."
+  else
+    log "the $volume has $(human "$free") free; a checkpoint takes about $(human "$need")"
+  fi
+}
+
+# Runs training as a child, not exec'd, to say why it stopped when the volume filled up. Signals are
+# passed on, so `docker stop` and pod deletion still stop training cleanly.
+run_training() {
+  "$@" &
+  child=$!
+  trap 'kill -TERM "$child" 2> /dev/null || true' TERM INT
+  while :; do
+    status=0
+    wait "$child" || status=$?
+    kill -0 "$child" 2> /dev/null || break
+  done
+  trap - TERM INT
+  [ "$status" -ne 0 ] || exit 0
+  need=${MF_CHECKPOINT_BYTES:-0}
+  case "$need" in ''|*[!0-9]*) need=0 ;; esac
+  full=268435456
+  [ "$need" -eq 0 ] || [ "$need" -ge "$full" ] || full=$need
+  free=$(bytes_free "$output_dir")
+  if [ "$free" -lt "$full" ]; then
+    log "training stopped (exit $status) with the $volume full: $(human "$free") free at $output_dir,"
+    log "and a checkpoint of this run takes about $(human "$need")."
+    if checkpoint=$(latest_checkpoint "$output_dir"); then
+      log "The newest complete checkpoint is $checkpoint; one left half-written after it is skipped."
+    fi
+    log "Free space there, grow volumes.checkpoints.size or lower train.save_total_limit, then start"
+    log "training again: it resumes from the newest complete checkpoint."
+  fi
+  exit "$status"
+}
+
 mode=${1:-}
 [ $# -gt 0 ] && shift
 output_dir=${MF_OUTPUT_DIR:?MF_OUTPUT_DIR is not set: run this image through compose/ or k8s/}
@@ -71,19 +145,20 @@ case "$mode" in
   train)
     [ $# -gt 0 ] || { log "no training command given"; exit 2; }
     check_data "$@"
-    mkdir -p "$output_dir"
+    need_writable "$output_dir"
+    check_space
     if checkpoint=$(latest_checkpoint "$output_dir"); then
       log "resuming from $checkpoint"
       if [ -f "$checkpoint/config.json" ] && ls "$checkpoint"/*.safetensors > /dev/null 2>&1; then
         # Full-parameter checkpoint: load its weights as the model too. transformers 5 holds MoE experts
         # fused in memory but saves them per expert, and the resume path (load_state_dict, strict=False)
         # silently leaves them at the base model's values.
-        exec "$@" --model "$checkpoint" --resume_from_checkpoint "$checkpoint"
+        set -- "$@" --model "$checkpoint"
       fi
-      exec "$@" --resume_from_checkpoint "$checkpoint"
+      run_training "$@" --resume_from_checkpoint "$checkpoint"
     fi
     log "no complete checkpoint in $output_dir: starting a new run"
-    exec "$@"
+    run_training "$@"
     ;;
   serve)
     [ $# -gt 0 ] || { log "no server command given"; exit 2; }
@@ -124,6 +199,7 @@ case "$mode" in
       exit 0
     fi
     merged=$output_dir/merged
+    need_writable "$output_dir"
     if [ -f "$merged/config.json" ] && [ "$(cat "$merged/.modelforge-merged-from" 2> /dev/null)" = "$checkpoint" ] \
         && [ "${MF_FORCE_MERGE:-0}" != 1 ]; then
       log "$merged already holds $checkpoint merged: nothing to do (MF_FORCE_MERGE=1 merges again)"

@@ -62,7 +62,11 @@ def _answers(url: str) -> bool:
         return False
 
 
-def test_train_serve_chat(stack):
+def test_train_serve_chat(stack, monkeypatch):
+    # Real-looking hub tokens in the environment compose passes on: they must show up in no log line.
+    hub = {"HF_TOKEN": f"hf_{secrets.token_hex(17)}", "MODELSCOPE_API_TOKEN": f"ms-{secrets.token_hex(16)}"}
+    for name, value in hub.items():
+        monkeypatch.setenv(name, value)
     assert stack.train() == 0
     summary = demo.training_summary(stack)
     assert summary["steps"] == stack.plan.spec.train.max_steps
@@ -101,6 +105,10 @@ def test_train_serve_chat(stack):
     with urllib.request.urlopen(request, timeout=120) as r:
         answer = json.load(r)
     assert isinstance(answer["content"], str)
+    logs = stack.client.compose.logs(services=["train", "serve", "ui"])
+    assert "serving /checkpoints/" in logs and "200 OK" in logs
+    for value in (key, *hub.values()):
+        assert value not in logs and value[len(value) // 2:] not in logs
     stack.client.compose.stop(services=["ui", "serve"])
 
 

@@ -147,7 +147,7 @@ def _plan_train(spec: Spec, m: ModelFacts | None, gpu_gib: float, warnings: list
         warnings.append(f"{stage} needs ~{est.host_gib:.0f} GiB of host RAM; set hardware.host_memory_gib to check it")
     return TrainPlan(
         argv=train_argv(spec, stage, output_dir, m, micro_batch, grad_accum),
-        env=train_env(spec),
+        env=train_env(spec, int(ckpt * memory.GIB) if ckpt else None),
         output_dir=output_dir,
         deepspeed=stage,
         deepspeed_reason=reason,

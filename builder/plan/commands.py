@@ -17,6 +17,17 @@ from .parallel import Layout
 SECRET_ENV = ("HF_TOKEN", "MODELSCOPE_API_TOKEN")
 
 
+def hub_token_env(spec: Spec) -> tuple[str, ...]:
+    """The hub tokens a container gets: none for a local model that nothing pushes. ms-swift 4.6.0 logs in
+    to ModelScope at start whenever MODELSCOPE_API_TOKEN is set, offline too, and fails without network."""
+    pushes = any(key in spec.train.extra_args for key in ("push_to_hub", "hub_model_id"))
+    return SECRET_ENV if pushes or not spec.model.id.startswith("/") else ()
+
+# Both images run as this unprivileged user (uid = gid); k8s pods say so too (runAsUser, fsGroup).
+CONTAINER_UID = 1000
+CONTAINER_HOME = "/home/modelforge"
+
+
 def _flag_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -95,11 +106,21 @@ def train_argv(spec: Spec, deepspeed: str, output_dir: str, m: ModelFacts | None
     return ["swift", "sft", *_flatten(flags, "underscore")]
 
 
-def train_env(spec: Spec) -> dict[str, str]:
+def checkpoint_volume(spec: Spec) -> str:
+    """How the entrypoint names the checkpoint volume in its errors: the compose volume and the k8s PVC
+    share this name; a bind mount is named by its host folder."""
+    vol = spec.volumes.checkpoints
+    return f"host folder {vol.host_path}" if vol.host_path else f"volume {spec.name}-checkpoints"
+
+
+def train_env(spec: Spec, checkpoint_bytes: int | None = None) -> dict[str, str]:
     env = _cache_env(spec)
     if spec.hardware.gpus > 1:
         env["NPROC_PER_NODE"] = str(spec.hardware.gpus)
+    if checkpoint_bytes:  # the entrypoint checks the free space against it before and after training
+        env.update(MF_CHECKPOINT_BYTES=str(checkpoint_bytes), MF_CHECKPOINTS_KEPT=str(spec.train.save_total_limit))
     env.update(
+        MF_CHECKPOINT_VOLUME=checkpoint_volume(spec),
         MF_OUTPUT_DIR=f"{spec.volumes.checkpoints.mount.rstrip('/')}/{spec.train.run_name}",
         TOKENIZERS_PARALLELISM="false",
         PYTHONUNBUFFERED="1",

@@ -10,14 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from ..plan import Plan
-from ..plan.commands import merge_argv
+from ..plan.commands import hub_token_env, merge_argv
 from ..spec import Spec, VolumeSpec
 from .yamltext import dump
 
-SECRETS = {
-    "train": ["HF_TOKEN", "MODELSCOPE_API_TOKEN"],
-    "serve": ["HF_TOKEN", "MODELSCOPE_API_TOKEN", "VLLM_API_KEY"],
-}
 STACK_BYTES = 67108864  # 64 MiB: the stack size NVIDIA recommends for PyTorch containers
 ENTRYPOINT = "/usr/local/bin/modelforge-entrypoint"  # where both Dockerfiles put templates/entrypoint.sh
 
@@ -32,7 +28,7 @@ def image_ref(spec: Spec, which: str) -> str:
     return f"{prefix}{image.name}:{image.tag}"
 
 
-def _environment(env: dict[str, str], secrets: list[str]) -> dict[str, str]:
+def _environment(env: dict[str, str], secrets: tuple[str, ...]) -> dict[str, str]:
     out = {key: literal(value) for key, value in env.items()}
     out.update({name: "${%s:-}" % name for name in secrets})
     return out
@@ -64,7 +60,7 @@ def render(plan: Plan, spec_file: str) -> dict[str, str]:
         "image": image_ref(spec, "train"),
         "profiles": ["train"],
         "command": [literal(arg) for arg in plan.train.argv],
-        "environment": _environment(plan.train.env, SECRETS["train"]),
+        "environment": _environment(plan.train.env, hub_token_env(spec)),
         "volumes": [_volume(spec, "model_cache"), _volume(spec, "data", read_only=True), _volume(spec, "checkpoints")],
         **runtime,
         **_gpus(gpus),
@@ -77,7 +73,7 @@ def render(plan: Plan, spec_file: str) -> dict[str, str]:
         "image": image_ref(spec, "serve"),
         "profiles": ["serve"],
         "command": [literal(arg) for arg in plan.serve.argv],
-        "environment": _environment(plan.serve.env, SECRETS["serve"]),
+        "environment": _environment(plan.serve.env, (*hub_token_env(spec), "VLLM_API_KEY")),
         "volumes": [_volume(spec, "model_cache"), _volume(spec, "checkpoints", read_only=True)],
         "ports": [f"{spec.serve.bind_address}:{port}:{port}"],
         **runtime,
@@ -108,7 +104,7 @@ def render(plan: Plan, spec_file: str) -> dict[str, str]:
         "profiles": ["merge"],
         "entrypoint": [ENTRYPOINT, "merge"],
         "command": [literal(arg) for arg in merge_argv(spec)],
-        "environment": _environment(plan.train.env, SECRETS["train"]),
+        "environment": _environment(plan.train.env, hub_token_env(spec)),
         "volumes": [_volume(spec, "model_cache"), _volume(spec, "checkpoints")],
         **runtime,
         **_gpus(gpus),

@@ -12,6 +12,7 @@ from pathlib import Path
 import jinja2
 
 from ..plan import Plan
+from ..plan.commands import CONTAINER_HOME, CONTAINER_UID
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 _SAFE_ARG = re.compile(r"^[A-Za-z0-9._:/@+=<>!~\[\], -]*$")
@@ -34,14 +35,26 @@ def environment() -> jinja2.Environment:
     return env
 
 
+def base_parts(ref: str) -> tuple[str, str | None]:
+    """'name:tag@sha256:...' -> ('name:tag', 'sha256:...'); no digest -> (ref, None)."""
+    name, _, digest = ref.partition("@")
+    return name, digest or None
+
+
 def render(plan: Plan, spec_file: str) -> dict[str, str]:
     spec = plan.spec
     env = environment()
+    # The volumes' mount points exist in the image, owned by the container user: Docker copies that
+    # ownership into a named volume it creates, so a fresh volume is writable without running as root.
+    mounts = " ".join(_arg(getattr(spec.volumes, key).mount) for key in ("model_cache", "data", "checkpoints"))
     common = dict(spec_file=spec_file, torch_spec=_arg(spec.stack.torch), torch_index_url=_arg(spec.stack.torch_index_url),
-                  exclude=_arg(" ".join(spec.stack.exclude_packages)))
+                  exclude=_arg(" ".join(spec.stack.exclude_packages)), uid=CONTAINER_UID, home=CONTAINER_HOME,
+                  mounts=mounts)
     train = env.get_template("Dockerfile.train.j2").render(
         **common,
         base_image=_arg(spec.images.train.base),
+        base=base_parts(spec.images.train.base), which="train",
+        stack=_arg(" ".join(p for p in (spec.stack.torch, spec.stack.ms_swift, spec.stack.deepspeed) if p)),
         apt_packages="python3 python3-venv python3-dev g++ libnuma1 ca-certificates git",
         deepspeed_spec=_arg(spec.stack.deepspeed),
         ms_swift_spec=_arg(spec.stack.ms_swift),
@@ -50,6 +63,8 @@ def render(plan: Plan, spec_file: str) -> dict[str, str]:
     serve = env.get_template("Dockerfile.serve.j2").render(
         **common,
         base_image=_arg(spec.images.serve.base),
+        base=base_parts(spec.images.serve.base), which="serve",
+        stack=_arg(" ".join((spec.stack.torch, spec.stack.vllm))),
         # vLLM compiles at start (torch.compile / Triton): a C++ compiler and Python headers in the image;
         # vLLM's CPU kernels link libnuma.
         apt_packages="python3 python3-venv python3-dev g++ libnuma1 ca-certificates",

@@ -12,7 +12,7 @@ from typing import Any
 from ..plan import Plan
 from ..plan.commands import merge_argv
 from .compose import ENTRYPOINT
-from .k8s.common import container, hub_secrets, meta, pod_meta, pod_volumes, scheduling
+from .k8s.common import container, hub_secrets, meta, pod_meta, pod_security, pod_volumes, scheduling
 from .yamltext import dump
 
 PATH = "k8s/jobs/merge-job.yaml"
@@ -23,7 +23,7 @@ def job(plan: Plan) -> dict[str, Any]:
     spec = plan.spec
     main = container(spec, "merge", "train", merge_argv(spec), f"{spec.name}-train-config", hub_secrets(spec), KEYS)
     main["command"] = [ENTRYPOINT, "merge"]
-    pod = {"restartPolicy": "Never", "enableServiceLinks": False, "containers": [main],
+    pod = {"restartPolicy": "Never", "enableServiceLinks": False, "securityContext": pod_security(spec), "containers": [main],
            "volumes": pod_volumes(spec, KEYS), **scheduling(spec)}
     return {"apiVersion": "batch/v1", "kind": "Job", "metadata": meta(spec, f"{spec.name}-merge", "merge"),
             "spec": {"backoffLimit": 1, "template": {"metadata": pod_meta(spec, "merge"), "spec": pod}}}

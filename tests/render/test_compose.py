@@ -68,3 +68,17 @@ def test_dollar_in_spec_values_is_not_interpolated(tmp_path):
     # `config` prints the literal re-escaped ($$); an interpolated value would show the environment's.
     assert '"$$HOME $${PATH}"' in out.stdout
     assert "should-not-appear" not in out.stdout and "/usr/bin:/bin" not in out.stdout
+
+
+def test_hub_tokens_only_where_a_hub_is_used():
+    """ms-swift 4.6.0 logs in to ModelScope at start whenever MODELSCOPE_API_TOKEN is set, offline too: a
+    local model that nothing pushes gets no hub token (the smoke stack crashed offline with one)."""
+    hub = {"HF_TOKEN", "MODELSCOPE_API_TOKEN"}
+    remote = render()["services"]
+    assert hub <= set(remote["train"]["environment"]) and hub <= set(remote["serve"]["environment"])
+    local = render({"model": {"id": "/models/mine", "model_type": "qwen3_moe", "template": "qwen3"}})["services"]
+    assert not hub & set(local["train"]["environment"]) and not hub & set(local["serve"]["environment"])
+    assert local["serve"]["environment"]["VLLM_API_KEY"] == "${VLLM_API_KEY:-}"
+    pushing = render({"model": {"id": "/models/mine", "model_type": "qwen3_moe", "template": "qwen3"},
+                      "train": {"extra_args": {"push_to_hub": True, "hub_model_id": "me/model"}}})["services"]
+    assert hub <= set(pushing["train"]["environment"])

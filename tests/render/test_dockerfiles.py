@@ -39,3 +39,42 @@ def test_hyperparameters_never_change_a_dockerfile():
         "serve": {"port": 9000, "max_model_len": 4096}, "hardware": {"gpus": 4},
     })), "modelforge.yaml")
     assert base == changed
+
+
+DIGEST = "sha256:" + "0123456789abcdef" * 4
+
+
+def test_a_base_pinned_by_digest_is_built_from_and_labelled():
+    spec = validate({"images": {"train": {"name": "modelforge/train", "tag": "x",
+                                          "base": f"nvidia/cuda:13.0.1-cudnn-devel-ubuntu24.04@{DIGEST}"}}})
+    files = dockerfiles.render(make_plan(spec), "modelforge.yaml")
+    train, serve = files["Dockerfile.train"], files["Dockerfile.serve"]
+    assert f"ARG BASE_IMAGE=nvidia/cuda:13.0.1-cudnn-devel-ubuntu24.04@{DIGEST}" in train
+    assert f"# Base: nvidia/cuda:13.0.1-cudnn-devel-ubuntu24.04, pinned by digest {DIGEST}" in train
+    assert 'org.opencontainers.image.base.name="nvidia/cuda:13.0.1-cudnn-devel-ubuntu24.04"' in train
+    assert f'org.opencontainers.image.base.digest="{DIGEST}"' in train
+    assert '# Stack: torch==2.11.0 ms-swift==4.6.0 deepspeed==0.19.8' in train
+    assert 'io.modelforge.stack="torch==2.11.0 ms-swift==4.6.0 deepspeed==0.19.8"' in train
+    # The serving base is still a tag: said so, with how to pin it, and no digest label.
+    assert "a tag, not pinned (images.serve.base: NAME:TAG@sha256:DIGEST pins it)" in serve
+    assert "base.digest" not in serve and 'io.modelforge.stack="torch==2.11.0 vllm==0.25.1"' in serve
+
+
+def test_a_malformed_digest_is_refused_by_field():
+    import pytest
+
+    from builder.errors import SpecError
+
+    for bad in ("nvidia/cuda@sha256:abcdef", "nvidia/cuda:12@sha256:" + "G" * 64, "nvidia/cuda:12@md5:" + "0" * 32):
+        with pytest.raises(SpecError) as err:
+            validate({"images": {"serve": {"name": "x/serve", "base": bad}}})
+        assert "images.serve.base" in str(err.value)
+
+
+def test_images_run_as_an_unprivileged_user_owning_the_volume_mounts():
+    spec = validate({"volumes": {"checkpoints": {"mount": "/ckpt"}}})
+    for text in dockerfiles.render(make_plan(spec), "modelforge.yaml").values():
+        assert "USER 1000:1000" in text and "ENV HOME=/home/modelforge" in text
+        assert "chown 1000:1000 /models /data /ckpt /workspace" in text
+        # USER comes after every install (they run as root, so the software is read-only to the user).
+        assert text.index("USER 1000:1000") > text.rindex("pip-install")

@@ -227,17 +227,37 @@ def test_every_k8s_container_drops_capabilities_and_escalation(variant):
     assert found >= 2
 
 
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_every_k8s_pod_runs_as_the_unprivileged_user(variant):
+    """runAsNonRoot with the images' uid, and fsGroup so the PVCs are writable to it; the one exception is
+    a pod that needs IPC_LOCK for RDMA (nccl.ib: on), as Kubernetes grants added capabilities to uid 0 only."""
+    pods = [(rel, node) for rel, doc in _docs(rendered(VARIANTS[variant])) for node in _walk(doc)
+            if isinstance(node.get("containers"), list)]
+    assert len(pods) >= 3
+    for rel, pod in pods:
+        ctx = pod["securityContext"]
+        assert ctx["seccompProfile"] == {"type": "RuntimeDefault"}, rel
+        rdma = any("IPC_LOCK" in (c.get("securityContext") or {}).get("capabilities", {}).get("add", [])
+                   for c in pod["containers"])
+        if rdma:
+            assert ctx["runAsUser"] == 0 and "runAsNonRoot" not in ctx and variant == "volcano + infiniband", rel
+        else:
+            assert ctx["runAsNonRoot"] is True and ctx["runAsUser"] == ctx["runAsGroup"] == ctx["fsGroup"] == 1000, rel
+            assert ctx["fsGroupChangePolicy"] == "OnRootMismatch", rel
+
+
 def test_serving_pod_has_a_read_only_root_filesystem():
     files = rendered({})
     [deployment] = [doc for _, doc in _docs(files) if doc.get("kind") == "Deployment"]
     [vllm] = [c for c in containers(deployment) if c["name"] == "vllm"]
     assert vllm["securityContext"].get("readOnlyRootFilesystem") is True
     pod = deployment["spec"]["template"]["spec"]
-    # Still root inside (the images have no unprivileged user yet: docs/reliability.md says so).
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["automountServiceAccountToken"] is False
     empty_dirs = {v["name"] for v in pod["volumes"] if "emptyDir" in v}
-    assert {m["mountPath"] for m in vllm["volumeMounts"] if m["name"] in empty_dirs} >= {"/tmp", "/dev/shm"}
+    assert {m["mountPath"] for m in vllm["volumeMounts"] if m["name"] in empty_dirs} >= {"/tmp", "/dev/shm",
+                                                                                          "/home/modelforge/.cache"}
 
 
 def test_other_errors_on_a_secret_set_mask_its_value(write_spec):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...plan.commands import CONTAINER_UID, hub_token_env
 from ...spec import Spec
 from ..compose import image_ref
 
@@ -75,7 +76,8 @@ def secret_env(spec: Spec, name: str, key: str, optional: bool) -> dict[str, Any
 
 
 def hub_secrets(spec: Spec) -> list[dict[str, Any]]:
-    return [secret_env(spec, "HF_TOKEN", "hf-token", True), secret_env(spec, "MODELSCOPE_API_TOKEN", "modelscope-token", True)]
+    keys = {"HF_TOKEN": "hf-token", "MODELSCOPE_API_TOKEN": "modelscope-token"}
+    return [secret_env(spec, name, keys[name], True) for name in hub_token_env(spec)]
 
 
 def plain_env(env: dict[str, str]) -> list[dict[str, Any]]:
@@ -122,6 +124,19 @@ def security_context(spec: Spec, rdma: bool = False) -> dict[str, Any]:
     if rdma and spec.k8s.nccl.ib == "on":
         capabilities["add"] = ["IPC_LOCK"]  # RDMA registers (pins) memory
     return {"allowPrivilegeEscalation": False, "capabilities": capabilities}
+
+
+def pod_security(spec: Spec, rdma: bool = False) -> dict[str, Any]:
+    """Pods run as the images' unprivileged user; fsGroup makes the PVCs writable to it (checked only at
+    the volume's root on later mounts: a 1.5 TB volume is not re-chowned at every start)."""
+    out: dict[str, Any] = {"seccompProfile": {"type": "RuntimeDefault"}}
+    if rdma and spec.k8s.nccl.ib == "on":
+        # Kubernetes grants added capabilities to uid 0 only: RDMA's IPC_LOCK needs the pod to run as root.
+        out.update(runAsUser=0, runAsGroup=0)
+        return out
+    out.update(runAsNonRoot=True, runAsUser=CONTAINER_UID, runAsGroup=CONTAINER_UID, fsGroup=CONTAINER_UID,
+               fsGroupChangePolicy="OnRootMismatch")
+    return out
 
 
 def container(spec: Spec, name: str, which: str, argv: list[str], config: str | None, env: list[dict[str, Any]],

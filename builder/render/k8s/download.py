@@ -14,7 +14,7 @@ from typing import Any
 
 from ...plan import Plan
 from ...spec import Spec
-from .common import ENTRYPOINT, hub_secrets, literal, meta, mounts, plain_env, pod_meta, pod_volumes, scheduling, \
+from .common import ENTRYPOINT, hub_secrets, literal, meta, mounts, plain_env, pod_meta, pod_security, pod_volumes, scheduling, \
     security_context
 from ..compose import image_ref
 
@@ -125,7 +125,8 @@ def download_job(plan: Plan) -> dict[str, Any]:
             "activeDeadlineSeconds": spec.k8s.model_download_timeout_s,
             "template": {
                 "metadata": pod_meta(spec, "model-download", gpu_pod=False),
-                "spec": {"restartPolicy": "OnFailure", "enableServiceLinks": False, "containers": [container],
+                "spec": {"restartPolicy": "OnFailure", "enableServiceLinks": False, "securityContext": pod_security(spec),
+                         "containers": [container],
                          "volumes": volumes, **scheduling(spec, gpu_pod=False)},
             },
         },

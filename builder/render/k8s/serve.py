@@ -12,8 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from ...plan import Plan
+from ...plan.commands import CONTAINER_HOME
 from . import download
-from .common import container, hub_secrets, meta, plain_env, pod_meta, pod_volumes, scheduling, secret_env
+from .common import container, hub_secrets, meta, plain_env, pod_meta, pod_security, pod_volumes, \
+    scheduling, secret_env
 
 SERVE_KEYS = ("model_cache", "checkpoints")
 
@@ -45,14 +47,14 @@ def _server(plan: Plan, node_args: list[str], api: bool) -> dict[str, Any]:
     return server
 
 
-WRITABLE_MOUNTS = ({"name": "tmp", "mountPath": "/tmp"}, {"name": "cache", "mountPath": "/root/.cache"})
+WRITABLE_MOUNTS = ({"name": "tmp", "mountPath": "/tmp"}, {"name": "cache", "mountPath": f"{CONTAINER_HOME}/.cache"})
 
 
 def _pod(plan: Plan, main: dict[str, Any], component: str) -> dict[str, Any]:
     spec = plan.spec
     # The server needs no Kubernetes API token, and no syscalls beyond the runtime's default profile.
     pod: dict[str, Any] = {"enableServiceLinks": False, "automountServiceAccountToken": False,
-                           "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}}}
+                           "securityContext": pod_security(spec, rdma=plan.cluster.serve_nodes > 1)}
     init = download.wait_init_containers(spec, "serve")
     if init:
         pod["initContainers"] = init
@@ -60,7 +62,7 @@ def _pod(plan: Plan, main: dict[str, Any], component: str) -> dict[str, Any]:
     # pod-local emptyDirs; the model comes from the read-only volumes.
     main = {**main, "securityContext": {**main["securityContext"], "readOnlyRootFilesystem": True},
             "volumeMounts": [*main["volumeMounts"], *WRITABLE_MOUNTS]}
-    main["env"] = [*main.get("env", []), {"name": "TRITON_CACHE_DIR", "value": "/root/.cache/triton"}]
+    main["env"] = [*main.get("env", []), {"name": "TRITON_CACHE_DIR", "value": f"{CONTAINER_HOME}/.cache/triton"}]
     volumes = [*pod_volumes(spec, SERVE_KEYS), *({"name": m["name"], "emptyDir": {}} for m in WRITABLE_MOUNTS)]
     pod.update(containers=[main], volumes=volumes, **scheduling(spec))
     annotations = None

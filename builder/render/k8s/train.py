@@ -18,7 +18,7 @@ from ...plan import Plan
 from ..compose import image_ref
 from . import download
 from .common import COMPLETION_INDEX, ENTRYPOINT, VOLUME_KEYS, container, field_env, hub_secrets, labels, literal, meta, \
-    mounts, plain_env, pod_meta, pod_volumes, resources, scheduling, security_context
+    mounts, plain_env, pod_meta, pod_security, pod_volumes, resources, scheduling, security_context
 
 COORDINATOR = "metadata.annotations['jobset.sigs.k8s.io/coordinator']"  # JobSet spec.coordinator sets it on every pod
 MAX_RESTARTS = 3  # whole-group restarts (JobSet) or restarts per node (PyTorchJob) before the run is failed
@@ -52,7 +52,8 @@ def _container(plan: Plan, name: str, env: list[dict[str, Any]]) -> dict[str, An
 
 def _pod(plan: Plan, main: dict[str, Any], restart_policy: str) -> dict[str, Any]:
     spec = plan.spec
-    pod: dict[str, Any] = {"restartPolicy": restart_policy, "enableServiceLinks": False}
+    pod: dict[str, Any] = {"restartPolicy": restart_policy, "enableServiceLinks": False,
+                           "securityContext": pod_security(spec, rdma=plan.cluster.nodes > 1)}
     init = download.wait_init_containers(spec, "train")
     if init:
         pod["initContainers"] = init
@@ -136,6 +137,7 @@ def _trainjob(plan: Plan) -> dict[str, Any]:
         "containers": [{"name": "node", "volumeMounts": mounts(spec, VOLUME_KEYS, read_only=("data",)),
                         "securityContext": security_context(spec, rdma=True)}],
         "volumes": pod_volumes(spec, VOLUME_KEYS),
+        "securityContext": pod_security(spec, rdma=True),
         **scheduling(spec),
     }
     patch = {"manager": "modelforge", "trainingRuntimeSpec": {"template": {"spec": {"replicatedJobs": [
