@@ -112,7 +112,9 @@ def docker_command(spec, plan, ep: Endpoint, load: Load, results: Path, spec_dir
     if load.max_concurrency:
         bench += ["--max-concurrency", str(load.max_concurrency)]
     env = dict(plan.serve.env)
-    command = ["docker", "run", "--rm", "--network", "host",
+    # As the caller's user, so the result files it writes into `results` are theirs (the image's own user
+    # cannot write into a folder of another uid); HOME then has to be somewhere any uid can write.
+    command = ["docker", "run", "--rm", "--network", "host", "--user", f"{os.getuid()}:{os.getgid()}", "-e", "HOME=/tmp",
                "-v", f"{_volume_source(spec, 'model_cache', spec_dir)}:{spec.volumes.model_cache.mount}",
                "-v", f"{_volume_source(spec, 'checkpoints', spec_dir)}:{spec.volumes.checkpoints.mount}:ro",
                "-v", f"{results.resolve()}:/results"]

@@ -68,6 +68,7 @@ check_data() {
 # -- the checkpoint volume: writable, and room for a checkpoint -----------------------------------
 volume=${MF_CHECKPOINT_VOLUME:-the checkpoint volume}
 bytes_free() { df -Pk "$1" | awk 'NR == 2 { printf "%.0f", $4 * 1024 }'; }
+checkpoint_bytes() { case "${MF_CHECKPOINT_BYTES:-0}" in ''|*[!0-9]*) echo 0 ;; *) echo "${MF_CHECKPOINT_BYTES:-0}" ;; esac; }
 human() { awk -v b="$1" 'BEGIN { if (b >= 1073741824) printf "%.1f GiB", b / 1073741824; else printf "%.1f MiB", b / 1048576 }'; }
 
 # Images run as an unprivileged user; a volume created by an older image (as root) is not theirs.
@@ -85,8 +86,7 @@ need_writable() {
 # One checkpoint must fit before a GPU spins up; the run keeps save_total_limit of them and writes
 # the next before it deletes the oldest. MF_CHECKPOINT_BYTES is the planner's estimate.
 check_space() {
-  need=${MF_CHECKPOINT_BYTES:-0}
-  case "$need" in ''|*[!0-9]*) need=0 ;; esac
+  need=$(checkpoint_bytes)
   [ "$need" -gt 0 ] || return 0
   if [ "${MF_SKIP_SPACE_CHECK:-0}" = 1 ]; then log "free-space check skipped (MF_SKIP_SPACE_CHECK=1)"; return 0; fi
   free=$(bytes_free "$output_dir")
@@ -112,17 +112,20 @@ check_space() {
 run_training() {
   "$@" &
   child=$!
-  trap 'kill -TERM "$child" 2> /dev/null || true' TERM INT
-  while :; do
+  signalled=0
+  trap 'signalled=1; kill -TERM "$child" 2> /dev/null || true' TERM INT
+  status=0
+  wait "$child" || status=$?
+  # A signal ends `wait` early (status 128+N); the shell keeps the child's own status until it is waited for.
+  while [ "$signalled" = 1 ]; do
+    signalled=0
     status=0
     wait "$child" || status=$?
-    kill -0 "$child" 2> /dev/null || break
   done
   trap - TERM INT
   [ "$status" -ne 0 ] || exit 0
-  need=${MF_CHECKPOINT_BYTES:-0}
-  case "$need" in ''|*[!0-9]*) need=0 ;; esac
-  full=268435456
+  need=$(checkpoint_bytes)
+  full=268435456  # what counts as full: under one checkpoint, or under 256 MiB
   [ "$need" -eq 0 ] || [ "$need" -ge "$full" ] || full=$need
   free=$(bytes_free "$output_dir")
   if [ "$free" -lt "$full" ]; then

@@ -4,6 +4,7 @@ from transformers' own meta-device models, DeepSpeed's own estimator, vLLM's own
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -35,9 +36,10 @@ def configs(tmp_path_factory) -> Path:
 
 def probe(image: str, script: str, configs: Path) -> dict:
     folders = [f"/configs/{name}" for name in MODELS]
+    # As this process's user: pytest's tmp folders are private to it, and the images' own user is uid 1000.
     output = docker.run(image, [f"/probes/{script}", *folders], entrypoint="python3", remove=True, networks=["none"],
                         volumes=[(str(configs), "/configs", "ro"), (str(PROBES), "/probes", "ro")],
-                        envs={"HF_HUB_OFFLINE": "1"})
+                        envs={"HF_HUB_OFFLINE": "1", "HOME": "/tmp"}, user=f"{os.getuid()}:{os.getgid()}")
     line = next(line for line in output.splitlines() if line.startswith("RESULT "))
     return {Path(k).name: v for k, v in json.loads(line[len("RESULT "):]).items()}
 
