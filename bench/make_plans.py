@@ -78,7 +78,7 @@ def main() -> None:
                                 text=True, cwd=REPO).stdout.strip())
     cfg4, cfg1 = proxy_config(4), proxy_config(1)
     only = set(sys.argv[1:])  # config names: write just those plans (earlier plans are records of what ran)
-    jobs = [(c, g) for c in CONFIGS for g in GPU_COUNTS.get(c, (1,))] + [("sanity", 1)]
+    jobs = [(c, g) for c in CONFIGS for g in GPU_COUNTS.get(c, (1,))] + [("sanity", 1), ("sanity", 2)]
     jobs = [(c, g) for c, g in jobs if not only or c in only]
     for config, gpus in jobs:
         sets = [f"hardware.gpus={gpus}", "hardware.gpu=H200"] + (SEED if config == "sanity" else CONFIGS[config])

@@ -9,6 +9,7 @@ are, with only these substitutions (all recorded in the result's `substitutions`
   --max_steps N, --logging_steps 1                  a short run, a log line per step
   --save_strategy no                                measurement runs write no checkpoint (except --sanity)
   env HF_HOME, MODELSCOPE_CACHE, MF_OUTPUT_DIR      scratch folders instead of the container volumes
+  env MF_CHECKPOINT_BYTES                           the proxy model's checkpoint size (the entrypoint checks it)
   env MASTER_PORT                                   a free port per run (two runs may share a machine)
 
 Measurement (see docs/benchmarks.md, "Method"):
@@ -225,6 +226,9 @@ def main() -> int:
     env_rendered = dict(plan["train"]["env"])
     env_rendered.update(HF_HOME=str(Path(args.workdir) / "hf"), MODELSCOPE_CACHE=str(Path(args.workdir) / "ms"),
                         MF_OUTPUT_DIR=str(out_dir))
+    proxy_env = (proxy_plan.get("train") or {}).get("env") or {}
+    if "MF_CHECKPOINT_BYTES" in env_rendered and "MF_CHECKPOINT_BYTES" in proxy_env:
+        env_rendered["MF_CHECKPOINT_BYTES"] = proxy_env["MF_CHECKPOINT_BYTES"]  # the proxy's checkpoints, not 400 GiB ones
     dist = args.dist
     if dist == "auto":
         dist = "rendered" if gpus > 1 or "NPROC_PER_NODE" in env_rendered else (
@@ -349,6 +353,10 @@ def main() -> int:
         ckpts = sorted(p.name for p in out_dir.glob("checkpoint-*"))
         state = out_dir / "checkpoint-10" / "trainer_state.json"
         result["detail"]["checkpoints"] = ckpts
+        # On-disk size of each checkpoint against the planner's estimate the entrypoint checks free space with.
+        result["detail"]["checkpoint_bytes"] = {p.name: sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
+                                                for p in sorted(out_dir.glob("checkpoint-*"))}
+        result["detail"]["planner_checkpoint_bytes"] = int(env_rendered.get("MF_CHECKPOINT_BYTES", 0)) or None
         result["detail"]["final_global_step"] = json.loads(state.read_text())["global_step"] if state.exists() else None
         steps_after_resume = [row["step"] for row in r0]
         result["detail"]["probe_steps_rank0"] = steps_after_resume
