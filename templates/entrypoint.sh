@@ -101,7 +101,7 @@ check_space() {
   more=$((kept + 1 - have))
   if [ "$free" -lt $((need * more)) ]; then
     log "warning: the $volume has $(human "$free") free; this run keeps up to $((kept + 1)) checkpoints of about $(human "$need")"
-    log "while it saves, so it needs $(human $((need * more))) more: it will stop at a later checkpoint with a full disk."
+    log "while it saves, so it needs about $(human $((need * more))) free: it will stop at a later checkpoint with a full disk."
   else
     log "the $volume has $(human "$free") free; a checkpoint takes about $(human "$need")"
   fi
@@ -125,7 +125,7 @@ run_training() {
   trap - TERM INT
   [ "$status" -ne 0 ] || exit 0
   need=$(checkpoint_bytes)
-  full=268435456  # what counts as full: under one checkpoint, or under 256 MiB
+  full=268435456  # "full": less free than one checkpoint, or than 256 MiB when checkpoints are larger
   [ "$need" -eq 0 ] || [ "$need" -ge "$full" ] || full=$need
   free=$(bytes_free "$output_dir")
   if [ "$free" -lt "$full" ]; then
