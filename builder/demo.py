@@ -22,6 +22,7 @@ from .build import build
 from .errors import PlanError
 from .load import load_spec
 from .plan import Plan, make_plan
+from .plan.commands import volume_name
 from .render import render_all, write
 from .render.compose import image_ref
 
@@ -53,7 +54,7 @@ class Stack:
         self.out = out
         self.compose_file = out / "compose" / "docker-compose.yml"
         self.client = DockerClient(compose_files=[self.compose_file], compose_profiles=["train", "serve", "ui"])
-        self.volume = {key: f"{plan.spec.name}-{key.replace('_', '-')}" for key in ("model_cache", "checkpoints")}
+        self.volume = {key: volume_name(plan.spec, key) for key in ("model_cache", "checkpoints")}
 
     # -- volumes -------------------------------------------------------------------------------
     def in_volume(self, command: list[str], *, write_models: bool = False) -> str:

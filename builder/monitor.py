@@ -576,6 +576,7 @@ def status(target: Target, *, via: str = "auto", as_json: bool = False, watch: f
 
 def spec_run(spec, spec_file: str | Path) -> Target:
     """The spec's run folder: on the checkpoint volume (compose default) or its host folder."""
+    from .plan.commands import volume_name
     from .render.compose import image_ref
 
     vol = spec.volumes.checkpoints
@@ -584,7 +585,7 @@ def spec_run(spec, spec_file: str | Path) -> Target:
         # host_path is relative to compose/ (where compose resolves it), which sits beside the spec.
         folder = (Path(spec_file).resolve().parent / "compose" / vol.host_path / run_name).resolve()
         return Target(str(folder), label=run_name)
-    return Target(run_name, volume=f"{spec.name}-checkpoints", image=image_ref(spec, "train"), label=run_name)
+    return Target(run_name, volume=volume_name(spec, "checkpoints"), image=image_ref(spec, "train"), label=run_name)
 
 
 def targets(run_dirs: list[str], volume: str | None, image: str | None, spec, spec_file: str | Path) -> list[Target]:
@@ -598,6 +599,7 @@ def targets(run_dirs: list[str], volume: str | None, image: str | None, spec, sp
             return [Target(default.path if default.volume else spec.train.run_name, volume=volume,
                            image=image or default.image, label=default.label)]
         return [Target(default.path, default.volume, image or default.image, default.label)]
+    from .plan.commands import volume_name
     from .render.compose import image_ref
 
     mount = spec.volumes.checkpoints.mount.rstrip("/") if spec else None
@@ -612,7 +614,7 @@ def targets(run_dirs: list[str], volume: str | None, image: str | None, spec, sp
         elif not Path(run_dir).exists() and spec is not None and mount and inside != run_dir \
                 and not spec.volumes.checkpoints.host_path:
             # A container path like /checkpoints/run: read it from the spec's checkpoint volume.
-            found.append(Target(inside, volume=f"{spec.name}-checkpoints", image=default_image))
+            found.append(Target(inside, volume=volume_name(spec, "checkpoints"), image=default_image))
         else:
             found.append(Target(run_dir))
     return found

@@ -23,6 +23,12 @@ def hub_token_env(spec: Spec) -> tuple[str, ...]:
     pushes = any(key in spec.train.extra_args for key in ("push_to_hub", "hub_model_id"))
     return SECRET_ENV if pushes or not spec.model.id.startswith("/") else ()
 
+
+def volume_name(spec: Spec, key: str) -> str:
+    """The name of a spec volume (model_cache, data, checkpoints): the compose volume and the k8s PVC alike."""
+    return f"{spec.name}-{key.replace('_', '-')}"
+
+
 # Both images run as this unprivileged user (uid = gid); k8s pods say so too (runAsUser, fsGroup).
 CONTAINER_UID = 1000
 CONTAINER_HOME = "/home/modelforge"
@@ -110,7 +116,7 @@ def checkpoint_volume(spec: Spec) -> str:
     """How the entrypoint names the checkpoint volume in its errors: the compose volume and the k8s PVC
     share this name; a bind mount is named by its host folder."""
     vol = spec.volumes.checkpoints
-    return f"host folder {vol.host_path}" if vol.host_path else f"volume {spec.name}-checkpoints"
+    return f"host folder {vol.host_path}" if vol.host_path else f"volume {volume_name(spec, 'checkpoints')}"
 
 
 def train_env(spec: Spec, checkpoint_bytes: int | None = None) -> dict[str, str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..plan import Plan
-from ..plan.commands import hub_token_env, merge_argv
+from ..plan.commands import hub_token_env, merge_argv, volume_name
 from ..spec import Spec, VolumeSpec
 from .yamltext import dump
 
@@ -111,7 +111,7 @@ def render(plan: Plan, spec_file: str) -> dict[str, str]:
         "restart": "no",
     }
     volumes = {
-        key.replace("_", "-"): {"name": f"{spec.name}-{key.replace('_', '-')}"}
+        key.replace("_", "-"): {"name": volume_name(spec, key)}
         for key in ("model_cache", "data", "checkpoints")
         if not getattr(spec.volumes, key).host_path
     }

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...plan.commands import CONTAINER_UID, hub_token_env
+from ...plan import commands
 from ...spec import Spec
 from ..compose import image_ref
 
@@ -56,7 +56,7 @@ def pod_meta(spec: Spec, component: str, annotations: dict[str, str] | None = No
 
 
 def pvc_name(spec: Spec, key: str) -> str:
-    return f"{spec.name}-{key.replace('_', '-')}"
+    return commands.volume_name(spec, key)  # the same name as the compose volume
 
 
 def pvc(spec: Spec, key: str) -> dict[str, Any]:
@@ -77,7 +77,7 @@ def secret_env(spec: Spec, name: str, key: str, optional: bool) -> dict[str, Any
 
 def hub_secrets(spec: Spec) -> list[dict[str, Any]]:
     keys = {"HF_TOKEN": "hf-token", "MODELSCOPE_API_TOKEN": "modelscope-token"}
-    return [secret_env(spec, name, keys[name], True) for name in hub_token_env(spec)]
+    return [secret_env(spec, name, keys[name], True) for name in commands.hub_token_env(spec)]
 
 
 def plain_env(env: dict[str, str]) -> list[dict[str, Any]]:
@@ -134,8 +134,8 @@ def pod_security(spec: Spec, rdma: bool = False) -> dict[str, Any]:
         # Kubernetes grants added capabilities to uid 0 only: RDMA's IPC_LOCK needs the pod to run as root.
         out.update(runAsUser=0, runAsGroup=0)
         return out
-    out.update(runAsNonRoot=True, runAsUser=CONTAINER_UID, runAsGroup=CONTAINER_UID, fsGroup=CONTAINER_UID,
-               fsGroupChangePolicy="OnRootMismatch")
+    uid = commands.CONTAINER_UID
+    out.update(runAsNonRoot=True, runAsUser=uid, runAsGroup=uid, fsGroup=uid, fsGroupChangePolicy="OnRootMismatch")
     return out
 
 
