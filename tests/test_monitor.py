@@ -107,6 +107,16 @@ def test_checkpoints_complete_incomplete_and_the_link(tmp_path):
     assert "checkpoint  /checkpoints/run/checkpoint-10" in text and "15 (incomplete)" in text
 
 
+def test_a_trainer_state_cut_short_is_incomplete_as_the_entrypoint_says(tmp_path):
+    """A full disk can stop trainer_state.json mid-write: the entrypoint skips such a checkpoint on resume,
+    so `status` must not call it the newest complete one."""
+    checkpoint(tmp_path, 10)
+    (checkpoint(tmp_path, 20) / "trainer_state.json").write_text('{"global_step": 2')
+    state = monitor.read_run(tmp_path)
+    assert [(c.step, c.complete) for c in state.checkpoints] == [(10, True), (20, False)]
+    assert state.last_checkpoint.step == 10
+
+
 def test_merged_current_or_stale(tmp_path):
     checkpoint(tmp_path, 10, lora=True)
     merged = tmp_path / "merged"
