@@ -36,18 +36,20 @@ from builder.spec import Spec
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisWarning")  # big reprs of bombs
 
+# No per-example deadline: CI machines are shared and slow at times (a 1.9 s first call failed a
+# 1.5 s deadline in CI). Hangs are caught by EXAMPLE_LIMIT_S, which is about DoS, not speed.
 settings.register_profile(
-    "ci", derandomize=True, database=None, deadline=1500, print_blob=True,
+    "ci", derandomize=True, database=None, deadline=None, print_blob=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
 )
 settings.register_profile(
-    "explore", derandomize=False, database=None, deadline=3000, print_blob=True,
+    "explore", derandomize=False, database=None, deadline=None, print_blob=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 SCALE = float(os.environ.get("MODELFORGE_FUZZ_SCALE", "1"))
 EXAMPLE_LIMIT_S = 10  # one load, however hostile: a hang fails here instead of stalling CI
-TEST_LIMIT_S = 60 * max(1.0, SCALE)  # one whole test, shrinking included
+TEST_LIMIT_S = 300 * max(1.0, SCALE)  # one whole test, shrinking included: a runaway, not a speed check
 
 
 def examples(n: int) -> int:
