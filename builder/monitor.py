@@ -186,11 +186,8 @@ class RunState:
 def _is_complete(folder: Path) -> bool:
     """The entrypoint's rule (templates/entrypoint.sh is_complete): trainer_state.json written last, and
     it parses (a full disk can cut it short); DeepSpeed checkpoints also need the 'latest' tag."""
-    state = folder / COMPLETE_MARK
-    if not state.is_file() or state.stat().st_size == 0:
-        return False
     try:
-        json.loads(state.read_text())
+        json.loads((folder / COMPLETE_MARK).read_text())  # missing, empty or cut short: not complete
     except (OSError, ValueError):
         return False
     if any(folder.glob("global_step*")):

@@ -112,8 +112,9 @@ def test_a_trainer_state_cut_short_is_incomplete_as_the_entrypoint_says(tmp_path
     so `status` must not call it the newest complete one."""
     checkpoint(tmp_path, 10)
     (checkpoint(tmp_path, 20) / "trainer_state.json").write_text('{"global_step": 2')
+    (checkpoint(tmp_path, 30) / "trainer_state.json").write_text("")  # created, nothing written yet
     state = monitor.read_run(tmp_path)
-    assert [(c.step, c.complete) for c in state.checkpoints] == [(10, True), (20, False)]
+    assert [(c.step, c.complete) for c in state.checkpoints] == [(10, True), (20, False), (30, False)]
     assert state.last_checkpoint.step == 10
 
 
