@@ -69,12 +69,29 @@ def _complete_checkpoints(run_dir: Path) -> list[int]:
     return sorted(steps)
 
 
+def _linked_checkpoint(run_dir: Path) -> int | None:
+    """The step ms-swift's last-checkpoint link names (swapped in after every rank has saved), or None."""
+    link = run_dir / "last-checkpoint"
+    return int(os.readlink(link).rstrip("/").rsplit("-", 1)[1]) if link.is_symlink() else None
+
+
+def _expected_resume(run_dir: Path) -> int:
+    """Where the entrypoint's documented rule must resume: the linked checkpoint if complete, else the newest
+    complete one, else the start (0). A kill after trainer_state.json but before the link swap leaves the newer
+    checkpoint complete on disk yet unpublished; the link, the all-ranks-done marker, wins then."""
+    complete = _complete_checkpoints(run_dir)
+    linked = _linked_checkpoint(run_dir)
+    if linked in complete:
+        return linked
+    return complete[-1] if complete else 0
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
 def test_killed_at_a_random_point_resumes_and_finishes(stack, seed):
     """SIGKILL to the whole training container at a seeded random point: a random step, or (odd seeds)
     the moment a random checkpoint folder appears, so that it is left half-written. The next start resumes
-    from the newest checkpoint that was complete when it died, redoes at most save_steps steps, and ends at
-    max_steps."""
+    from the checkpoint the last-checkpoint link named when it died if that one is complete, else from the
+    newest complete one; redoes at most save_steps steps; and ends at max_steps."""
     rng = random.Random(seed)
     max_steps, save_steps = 400, 50
     name = f"kill{seed}"
@@ -90,10 +107,11 @@ def test_killed_at_a_random_point_resumes_and_finishes(stack, seed):
         # A crash while the checkpoint is written (a save takes tens of milliseconds here): SIGKILL, straight
         # from this host, to the container's init, which takes every process in the container with it.
         folder = run_dir / f"checkpoint-{target}"
+        init_pid = container.state.pid  # read now: reading it may inspect the container, which takes a while
         while not folder.exists():
             assert time.monotonic() < deadline, f"no {folder.name} within 10 minutes"
             time.sleep(0.001)
-        os.kill(container.state.pid, signal.SIGKILL)
+        os.kill(init_pid, signal.SIGKILL)
     else:
         while _logged_steps(run_dir) < target:
             assert time.monotonic() < deadline, f"step {target} not reached within 10 minutes"
@@ -102,6 +120,8 @@ def test_killed_at_a_random_point_resumes_and_finishes(stack, seed):
     time.sleep(0.3)  # the processes are gone; the restarted container needs seconds before it writes anything
     killed_at = _logged_steps(run_dir)
     complete = _complete_checkpoints(run_dir)
+    linked = _linked_checkpoint(run_dir)
+    expected = _expected_resume(run_dir)
     half_written = sorted({int(p.name.split("-")[1]) for p in run_dir.glob("checkpoint-*")} - set(complete))
     assert killed_at < max_steps, "the kill came after training ended"
     if at_save:  # a crash: the restart policy (on-failure) starts it again by itself
@@ -119,8 +139,8 @@ def test_killed_at_a_random_point_resumes_and_finishes(stack, seed):
     redone = killed_at - resumed
     print(f"seed {seed}: killed at step {killed_at} ({'when checkpoint-' if at_save else 'target step '}{target}"
           f"{' appeared' if at_save else ''}), complete checkpoints {complete}, half-written {half_written}, "
-          f"resumed from {resumed or 'the start'}, {redone} steps redone")
-    assert resumed == (complete[-1] if complete else 0)
+          f"last-checkpoint -> {linked}, resumed from {resumed or 'the start'}, {redone} steps redone")
+    assert resumed == expected
     assert 0 <= redone <= save_steps
     state = json.loads((run_dir / "last-checkpoint" / "trainer_state.json").read_text())
     assert state["global_step"] == max_steps
