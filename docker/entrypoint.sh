@@ -10,9 +10,9 @@ set -eu
 
 log() { echo "[modelforge] $*" >&2; }
 
-# Complete = ms-swift has written trainer_state.json (rank 0's last write) and it parses (a full
-# disk can cut it short), and, for DeepSpeed runs, the 'latest' tag that DeepSpeed writes after
-# every rank's shards are on disk.
+# Complete = trainer_state.json is there and parses (a full disk can cut it short). The Trainer
+# writes it last, after DeepSpeed's save_checkpoint, which ends in a barrier across ranks: every
+# rank's shards are on disk by then. DeepSpeed's 'latest' tag (written by rank 0) is required too.
 is_complete() {
   [ -s "$1/trainer_state.json" ] || return 1
   python3 -c 'import json, sys; json.load(open(sys.argv[1]))' "$1/trainer_state.json" 2> /dev/null || return 1
