@@ -75,12 +75,10 @@ def _linked_checkpoint(run_dir: Path) -> int | None:
     return int(os.readlink(link).rstrip("/").rsplit("-", 1)[1]) if link.is_symlink() else None
 
 
-def _expected_resume(run_dir: Path) -> int:
+def _expected_resume(complete: list[int], linked: int | None) -> int:
     """Where the entrypoint's documented rule must resume: the linked checkpoint if complete, else the newest
     complete one, else the start (0). A kill after trainer_state.json but before the link swap leaves the newer
     checkpoint complete on disk yet unpublished; the link, the all-ranks-done marker, wins then."""
-    complete = _complete_checkpoints(run_dir)
-    linked = _linked_checkpoint(run_dir)
     if linked in complete:
         return linked
     return complete[-1] if complete else 0
@@ -121,7 +119,6 @@ def test_killed_at_a_random_point_resumes_and_finishes(stack, seed):
     killed_at = _logged_steps(run_dir)
     complete = _complete_checkpoints(run_dir)
     linked = _linked_checkpoint(run_dir)
-    expected = _expected_resume(run_dir)
     half_written = sorted({int(p.name.split("-")[1]) for p in run_dir.glob("checkpoint-*")} - set(complete))
     assert killed_at < max_steps, "the kill came after training ended"
     if at_save:  # a crash: the restart policy (on-failure) starts it again by itself
@@ -140,7 +137,7 @@ def test_killed_at_a_random_point_resumes_and_finishes(stack, seed):
     print(f"seed {seed}: killed at step {killed_at} ({'when checkpoint-' if at_save else 'target step '}{target}"
           f"{' appeared' if at_save else ''}), complete checkpoints {complete}, half-written {half_written}, "
           f"last-checkpoint -> {linked}, resumed from {resumed or 'the start'}, {redone} steps redone")
-    assert resumed == expected
+    assert resumed == _expected_resume(complete, linked)
     assert 0 <= redone <= save_steps
     state = json.loads((run_dir / "last-checkpoint" / "trainer_state.json").read_text())
     assert state["global_step"] == max_steps
