@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from python_on_whales import docker
 
-from builder import demo
+from builder import demo, monitor
 from builder.render.compose import image_ref
 from tests.test_demo import http, variant
 
@@ -57,33 +57,6 @@ def _wait_stopped(container, timeout: float = 60) -> None:
         time.sleep(0.2)
 
 
-def _complete_checkpoints(run_dir: Path) -> list[int]:
-    """Steps of the checkpoints whose trainer_state.json (ms-swift's last write) is there and parses."""
-    steps = []
-    for path in run_dir.glob("checkpoint-*"):
-        try:
-            json.loads((path / "trainer_state.json").read_text())
-        except (OSError, ValueError):
-            continue
-        steps.append(int(path.name.split("-")[1]))
-    return sorted(steps)
-
-
-def _linked_checkpoint(run_dir: Path) -> int | None:
-    """The step ms-swift's last-checkpoint link names (swapped in after every rank has saved), or None."""
-    link = run_dir / "last-checkpoint"
-    return int(os.readlink(link).rstrip("/").rsplit("-", 1)[1]) if link.is_symlink() else None
-
-
-def _expected_resume(complete: list[int], linked: int | None) -> int:
-    """Where the entrypoint's documented rule must resume: the linked checkpoint if complete, else the newest
-    complete one, else the start (0). A kill after trainer_state.json but before the link swap leaves the newer
-    checkpoint complete on disk yet unpublished; the link, the all-ranks-done marker, wins then."""
-    if linked in complete:
-        return linked
-    return complete[-1] if complete else 0
-
-
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
 def test_killed_at_a_random_point_resumes_and_finishes(stack, seed):
     """SIGKILL to the whole training container at a seeded random point: a random step, or (odd seeds)
@@ -117,9 +90,14 @@ def test_killed_at_a_random_point_resumes_and_finishes(stack, seed):
         docker.container.kill(container)
     time.sleep(0.3)  # the processes are gone; the restarted container needs seconds before it writes anything
     killed_at = _logged_steps(run_dir)
-    complete = _complete_checkpoints(run_dir)
-    linked = _linked_checkpoint(run_dir)
-    half_written = sorted({int(p.name.split("-")[1]) for p in run_dir.glob("checkpoint-*")} - set(complete))
+    # The rule the entrypoint documents, as `modelforge status` applies it to the files left by the kill: the
+    # checkpoint last-checkpoint names if complete (ms-swift swaps the link once every rank has saved), else
+    # the newest complete one. A kill between trainer_state.json and the swap leaves a newer one unpublished.
+    found, resume_point = monitor.checkpoints(run_dir, str(run_dir))
+    complete = [c.step for c in found if c.complete]
+    half_written = [c.step for c in found if not c.complete]
+    link = run_dir / "last-checkpoint"
+    linked = os.readlink(link) if link.is_symlink() else None
     assert killed_at < max_steps, "the kill came after training ended"
     if at_save:  # a crash: the restart policy (on-failure) starts it again by itself
         while container.restart_count == 0:
@@ -137,7 +115,7 @@ def test_killed_at_a_random_point_resumes_and_finishes(stack, seed):
     print(f"seed {seed}: killed at step {killed_at} ({'when checkpoint-' if at_save else 'target step '}{target}"
           f"{' appeared' if at_save else ''}), complete checkpoints {complete}, half-written {half_written}, "
           f"last-checkpoint -> {linked}, resumed from {resumed or 'the start'}, {redone} steps redone")
-    assert resumed == _expected_resume(complete, linked)
+    assert resumed == (resume_point.step if resume_point else 0)
     assert 0 <= redone <= save_steps
     state = json.loads((run_dir / "last-checkpoint" / "trainer_state.json").read_text())
     assert state["global_step"] == max_steps
