@@ -5,8 +5,12 @@
 #   bash bench/device_session.sh DEADLINE_S "Q1" ["Q2"]
 #
 # A queue is "GPU_IDS:PORT:item item ...", items run one after another; an item is a plan name
-# (bench/plans/<item>.json) or the word "sanity". Queues run side by side. No run starts when
-# fewer than 100 s are left before DEADLINE_S (seconds after this script starts).
+# ($PLANS/<item>.json, PLANS defaults to bench/plans), optionally "@N" to evaluate on held-out rows every
+# N steps, the word "sanity", "fa4check" (bench/fa4_fix_check.py) or "setup" (nothing). Queues run side by
+# side. No run starts when fewer than 100 s are left before DEADLINE_S (seconds after this script starts).
+# BATCH (env) names the run batch: results are <BATCH>-<plan>-<n>.json, with batch_id = BATCH.
+# Wheels: .whl/*.whl are installed into /tmp/site; .whl/*.tar.xz (site-packages trees packed here, for
+# wheels over the transfer limit) are unpacked there; each once per machine.
 # Results (JSON + log tail per run) are packed into $OUT/results.tgz after every run.
 set -u
 cd "$(dirname "$0")/.."
@@ -18,11 +22,20 @@ pack() { (cd "$W" && tar -czf "${OUT:-/tmp}/results.tgz.tmp" results && mv "${OU
 say() { echo "[session +$(( $(date +%s) - T0 ))s] $*"; }
 
 # ---- setup
-if [ ! -f /tmp/site/.ok ]; then
+mkdir -p /tmp/site
+if ls .whl/*.whl > /dev/null 2>&1 && [ ! -f /tmp/site/.ok ]; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
     && touch /tmp/site/.ok || { say "wheel install failed"; exit 1; }
 fi
-export PYTHONPATH=/tmp/site PATH=/tmp/site/bin:$PATH
+for t in .whl/*.tar.xz; do
+  [ -f "$t" ] || continue
+  m=/tmp/site/.unpacked-$(basename "$t"); [ -f "$m" ] && continue
+  xz -dc "$t" | tar -C /tmp/site -xf - && touch "$m" || { say "unpack $t failed"; exit 1; }
+done
+# pip --target skips .pth files: nvidia-cutlass-dsl's points at its dsl_packages folder.
+export PYTHONPATH=/tmp/site:/tmp/site/nvidia_cutlass_dsl/dsl_packages PATH=/tmp/site/bin:$PATH
+export FLASH_ATTENTION_CUTE_DSL_CACHE_ENABLED=1
+PLANS=${PLANS:-bench/plans}; BATCH=${BATCH:-}; declare -A SEEN
 say "wheels ready"; nvidia-smi --query-gpu=index,name,memory.total --format=csv,noheader; nproc; df -h /tmp | tail -1
 NGPU=$(nvidia-smi -L | wc -l)
 [ -f $W/proxy1/model.safetensors ] || CUDA_VISIBLE_DEVICES=0 python3 bench/make_proxy_model.py $W/proxy1 --layers 1 > $W/build1.log 2>&1 &
@@ -32,15 +45,20 @@ P1=$!
 P4=$!
 wait $P1; tail -1 $W/build1.log
 [ -f $W/data.jsonl ] || python3 bench/make_dataset.py $W/data.jsonl --rows 320 --seed 0 --tokenizer $W/proxy1 | tee $W/data.log
+[ -f $W/val.jsonl ] || python3 bench/make_dataset.py $W/val.jsonl --rows 32 --seed 1 --tokenizer $W/proxy1 > $W/val.log
 cp $W/data.jsonl.stats.json "$R/dataset.stats.json" 2>/dev/null
 wait $P4; tail -1 $W/build4.log
 say "models and data ready"; ls -la $W/proxy4 | head -20
 
 run() {  # run GPU_IDS PORT ITEM
-  local ids=$1 port=$2 item=$3 left=$((DEADLINE - $(date +%s)))
+  local ids=$1 port=$2 item=${3%@*} every= left=$((DEADLINE - $(date +%s)))
+  [[ "$3" == *@* ]] && every=${3#*@}
+  [ "$item" = setup ] && return 0
   if [ $left -lt 100 ]; then say "skip $item: ${left}s left"; return 0; fi
-  say "start $item on GPU $ids"
-  if [ "$item" = sanity ]; then
+  say "start $3 on GPU $ids"
+  if [ "$item" = fa4check ]; then
+    python3 bench/fa4_fix_check.py $R/fa4-fix-check.json > $R/fa4-fix-check.log 2>&1; tail -3 $R/fa4-fix-check.log
+  elif [ "$item" = sanity ]; then
     # the rendered 1-GPU command exactly as rendered (no NPROC_PER_NODE), then, if that fails, with NPROC_PER_NODE=1
     python3 bench/run_train_bench.py --plan bench/plans/sanity-1gpu.json --model $W/proxy1 --dataset $W/data.jsonl \
       --workdir $W/runs --results $R --gpu-ids $ids --port $port --sanity --dist rendered --name sanity-rendered-1gpu \
@@ -50,9 +68,11 @@ run() {  # run GPU_IDS PORT ITEM
           --dataset $W/data.jsonl --workdir $W/runs --results $R --gpu-ids $ids --port $port --sanity --dist torchrun \
           --name sanity-torchrun-1gpu --timeout $((left - 15)); }
   else
-    python3 bench/run_train_bench.py --plan bench/plans/$item.json --model $W/proxy4 --dataset $W/data.jsonl \
+    SEEN[$item]=$(( ${SEEN[$item]:-0} + 1 ))
+    local name=; [ -n "$BATCH" ] && name="--name $BATCH-$item-${SEEN[$item]} --batch-id $BATCH"
+    python3 bench/run_train_bench.py --plan $PLANS/$item.json --model $W/proxy4 --dataset $W/data.jsonl \
       --workdir $W/runs --results $R --gpu-ids $ids --port $port --dist torchrun --max-steps 10 --warmup 2 \
-      --timeout $((left - 15))
+      --timeout $((left - 15)) $name ${every:+--val-dataset $W/val.jsonl --eval-steps $every}
   fi
   for f in $R/*.log; do [ $(stat -c %s "$f") -gt 400000 ] && { tail -c 400000 "$f" > "$f.t"; mv "$f.t" "$f"; }; done
   pack

@@ -14,6 +14,14 @@ Configurations:
             checkpointing on (ms-swift's default). Rendered with train.deepspeed=zero3; every other
             rendered flag already equals the seed's.
   default   exactly what the renderer produces for N H200s (train.deepspeed=auto).
+  product   issue 14: the plan rendered for the seed's own hardware (hardware.gpus=5, hardware.gpu=H200), applied
+            to the proxy on the GPUs at hand: its flags (FA4, packing, micro-batch, accumulation, plugin) as
+            rendered, with NPROC_PER_NODE set to the GPUs the run uses.
+  fa4       the seed with --attn_impl flash_attention_4 alone (no packing): the loss curve must match the seed's.
+  product-liger-lite / product-liger-full   the product plus Liger kernels: liger-lite = RMSNorm, RoPE and fused
+            linear cross-entropy (bench/plugins/liger_lite.py, keeps transformers' grouped_mm experts);
+            liger-full = ms-swift's --use_liger_kernel true (liger's own Triton fused-MoE experts) with
+            LIGER_FUSED_MOE_AUTOTUNE=0 (its autotuning over 16-32 configs is what looked like a stall).
   levers    seed + one change: experts_impl=grouped_mm, micro-batch 2 or 4 (gradient accumulation
             cut to keep 4 sequences per GPU per step), gradient checkpointing off, attn_impl=sdpa;
             combos of those.
@@ -24,16 +32,19 @@ Configurations:
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 MF = REPO / ".venv" / "bin" / "modelforge"
-PLANS = REPO / "bench" / "plans"
+# Earlier plans are records of what ran: a new batch of plans goes into its own folder (MF_PLANS_DIR).
+PLANS = Path(os.environ.get("MF_PLANS_DIR", REPO / "bench" / "plans"))
 PROXY = REPO / "bench" / "proxy"
 
-SEED = ["train.deepspeed=zero3"]
+# The seed guide's flags. Since issue 14 the defaults pick FA4 + packing, so the seed says sdpa, no packing, mbs 1.
+SEED = ["train.deepspeed=zero3", "train.attn_impl=sdpa", "train.packing=false", "train.per_device_batch_size=1"]
 LEVERS = {
     "grouped_mm": SEED + ["train.extra_args.experts_impl=grouped_mm"],
     "mbs2": SEED + ["train.per_device_batch_size=2", "train.gradient_accumulation_steps=2"],
@@ -51,7 +62,20 @@ EXPANDABLE = ["train.env.PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True"]
 LEVERS["seed-es"] = SEED + EXPANDABLE
 LEVERS["mbs2-es"] = LEVERS["mbs2"] + EXPANDABLE
 CONFIGS: dict[str, list[str]] = {"seed": SEED, "default": [], **LEVERS, "seed-repeat": SEED}  # seed-repeat: noise check
-GPU_COUNTS = {"seed": (1, 2), "default": (1, 2), "mbs2": (1, 2), "nogc-mbs2": (1, 2), "nogc-mbs4": (1, 2), "mbs4": (1, 2)}
+# Issue 14: the product default. Its plan is made for 5 GPUs (the seed's hardware) and run on the GPUs at hand.
+PRODUCT_GPUS = 5
+CONFIGS["product"] = []
+CONFIGS["fa4"] = SEED + ["train.attn_impl=flash_attention_4", "train.packing=false"]
+CONFIGS["product-liger-lite"] = []
+CONFIGS["product-liger-full"] = ["train.extra_args.use_liger_kernel=true", "train.env.LIGER_FUSED_MOE_AUTOTUNE='0'"]
+CONFIGS["product-es"] = ["train.env.PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True"]
+CONFIGS["product-tps"] = ["train.tokens_per_step=81920"]  # 5 GPUs x 2 packed rows: near the seed's ~62K tokens/step
+EXTRA_PLUGINS = {"product-liger-lite": ["bench/plugins/liger_lite.py"]}  # appended to --external_plugins
+PRODUCT_LIKE = ("product", "product-liger-lite", "product-liger-full", "product-es", "product-tps", "product-noplugin")
+# The product without the FA4 int-cast plugin: shows that the fix is needed (expected to fail at the first step).
+CONFIGS["product-noplugin"] = []
+NO_PLUGIN = ("product-noplugin",)
+GPU_COUNTS = {"seed": (1, 2, 4), "product": (1, 2, 4), "default": (1, 2), "mbs2": (1, 2), "nogc-mbs2": (1, 2), "nogc-mbs4": (1, 2), "mbs4": (1, 2)}
 
 
 def plan(sets: list[str]) -> dict:
@@ -81,15 +105,29 @@ def main() -> None:
     jobs = [(c, g) for c in CONFIGS for g in GPU_COUNTS.get(c, (1,))] + [("sanity", 1), ("sanity", 2)]
     jobs = [(c, g) for c, g in jobs if not only or c in only]
     for config, gpus in jobs:
-        sets = [f"hardware.gpus={gpus}", "hardware.gpu=H200"] + (SEED if config == "sanity" else CONFIGS[config])
+        plan_gpus = PRODUCT_GPUS if config in PRODUCT_LIKE else gpus
+        sets = [f"hardware.gpus={plan_gpus}", "hardware.gpu=H200"] + (SEED if config == "sanity" else CONFIGS[config])
         real = plan(sets)
         stage = real["train"]["deepspeed"]
         cfg = cfg1 if config == "sanity" else cfg4
-        proxy_sets = sets + [f"model.config_path={cfg}", f"train.deepspeed={stage}"]
+        # The planner's prediction for what runs: the proxy, on the GPUs the run has, with the real plan's batch.
+        t = real["train"]
+        proxy_sets = [f"hardware.gpus={gpus}", *sets[1:], f"model.config_path={cfg}", f"train.deepspeed={stage}",
+                      f"train.per_device_batch_size={t['micro_batch']}", f"train.gradient_accumulation_steps={t['grad_accum']}"]
         proxy = plan(proxy_sets)
+        if plan_gpus != gpus:  # the 5-GPU plan's flags, launched on the GPUs this run has
+            for p in (real, proxy):
+                p["train"]["env"]["NPROC_PER_NODE"] = str(gpus)
+                if gpus == 1:
+                    del p["train"]["env"]["NPROC_PER_NODE"]
+        if config in NO_PLUGIN:
+            argv = real["train"]["command"]
+            i = argv.index("--external_plugins")
+            del argv[i:i + 2]
         name = f"{config}-{gpus}gpu"
-        doc = {"config": config, "gpus": gpus, "sets": sets, "proxy_sets": proxy_sets, "git_commit": commit,
-               "git_dirty": dirty, "plan": real, "proxy_plan": proxy}
+        doc = {"config": config, "gpus": gpus, "plan_gpus": plan_gpus, "sets": sets, "proxy_sets": proxy_sets,
+               "git_commit": commit, "git_dirty": dirty, "plan": real, "proxy_plan": proxy,
+               "extra_plugins": EXTRA_PLUGINS.get(config, [])}
         (PLANS / f"{name}.json").write_text(json.dumps(doc, indent=1) + "\n")
         print(f"{name:20s} stage={stage:14s} real_gpu_mem={real['train']['gpu_mem_gib']:7.1f} fits={real['train']['fits']!s:5s}"
               f" proxy_gpu_mem={proxy['train']['gpu_mem_gib']:6.1f}")

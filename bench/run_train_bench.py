@@ -175,6 +175,15 @@ def tail(path: Path, n: int = 40) -> str:
         return ""
 
 
+def _step_of(row: dict) -> int | None:
+    """ms-swift logs 'global_step/max_steps': '5/10'; transformers' own rows have 'step'."""
+    value = row.get("global_step/max_steps") or row.get("step")
+    try:
+        return int(str(value).split("/")[0])
+    except (TypeError, ValueError):
+        return None
+
+
 # ---------------------------------------------------------------- main
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -192,6 +201,9 @@ def main() -> int:
     ap.add_argument("--sanity", action="store_true")
     ap.add_argument("--timeout", type=int, default=420)
     ap.add_argument("--name", default=None, help="result name (default <config>-<gpus>gpu)")
+    ap.add_argument("--val-dataset", default=None, help="held-out rows: adds --val_dataset and evaluation every --eval-steps")
+    ap.add_argument("--eval-steps", type=int, default=0)
+    ap.add_argument("--batch-id", default=None, help="names the run batch (runs made back to back on one machine)")
     args = ap.parse_args()
 
     spec = json.loads(Path(args.plan).read_text())
@@ -217,8 +229,18 @@ def main() -> int:
         subs["save_steps"] = "5"
     else:
         subs["save_strategy"] = "no"
+    if args.val_dataset and args.eval_steps:
+        subs.update(val_dataset=args.val_dataset, eval_strategy="steps", eval_steps=str(args.eval_steps),
+                    per_device_eval_batch_size="1")
     for k, v in subs.items():
         set_flag(flags, k, [v])
+    # The image's plugins are the rendered copies in docker/ here; bench-only plugins are appended.
+    rendered = next((v for n, v in flags if n == "external_plugins"), [])
+    plugins = [str(REPO / "docker" / Path(p).name) if p.startswith("/usr/local/lib/modelforge/") else p for p in rendered]
+    plugins += [str(REPO / p) for p in spec.get("extra_plugins", [])]
+    if plugins:
+        set_flag(flags, "external_plugins", plugins)
+        subs["external_plugins"] = " ".join(plugins)
     if shutil.which(head[0]) is None and head[0] == "swift":
         head = [sys.executable, "-m", "swift.cli.main", *head[1:]]
     argv = flatten(head, flags)
@@ -277,12 +299,19 @@ def main() -> int:
         status = f"failed rc={rc}"
 
     # ---------------------------------------------------------------- metrics
-    logs = [r for r in read_jsonl(out_dir / "logging.jsonl") if "loss" in r]
+    all_logs = read_jsonl(out_dir / "logging.jsonl")
+    logs = [r for r in all_logs if "loss" in r]
+    eval_rows = [r for r in all_logs if "eval_loss" in r]
     probes = {p.name: read_jsonl(p) for p in sorted(probe_dir.glob("probe-rank*.jsonl"))}
     r0 = probes.get("probe-rank0.jsonl", [])
+    # Evaluation passes (probe rows with eval_start/eval_end) are not training time: taken out of the window.
+    evals = [row for row in r0 if "eval_start" in row]
+    r0 = [row for row in r0 if "step" in row]
     by_step: dict[int, dict] = {}
     for rows in probes.values():
         for row in rows:
+            if "step" not in row:
+                continue
             s = by_step.setdefault(row["step"], {"real": 0, "padded": 0, "samples": 0})
             s["real"] += row["real_tokens"]
             s["padded"] += row["padded_tokens"]
@@ -294,8 +323,10 @@ def main() -> int:
     measured = [s for s in range(a, b) if s in t_of and s + 1 in t_of]
     tok_s_gpu = step_time = mfu = None
     real = padded = 0
+    eval_s = sum(e["eval_end"] - e["eval_start"] for e in evals
+                 if t_of and t_of.get(a, 0) <= e["eval_start"] < t_of.get(b, 0))
     if len(measured) >= 2 and not args.sanity:  # a killed-and-resumed run has no clean timing
-        duration = t_of[b] - t_of[a]
+        duration = t_of[b] - t_of[a] - eval_s
         real = sum(by_step[s]["real"] for s in range(a, b))
         padded = sum(by_step[s]["padded"] for s in range(a, b))
         step_time = duration / (b - a)
@@ -310,7 +341,7 @@ def main() -> int:
     peak_mib = max(poller.peak_mib.values()) if poller.peak_mib else 0
     ptrain = proxy_plan.get("train", {})
     result = {
-        "config": config, "name": name, "gpus": gpus, "gpu_name": gpu_name(gpu_ids[0]), "status": status,
+        "config": config, "name": name, "batch_id": args.batch_id, "gpus": gpus, "plan_gpus": spec.get("plan_gpus", gpus), "gpu_name": gpu_name(gpu_ids[0]), "status": status,
         "tokens_per_s_per_gpu": round(tok_s_gpu, 1) if tok_s_gpu else None,
         "step_time_s": round(step_time, 3) if step_time else None,
         "peak_mem_gib": round(peak_mib / 1024, 2),
@@ -336,6 +367,11 @@ def main() -> int:
             "swift_logged_memory_gib": max(swift_mem) if swift_mem else None,
             "active_params": facts.active_params, "total_params": facts.total_params,
             "losses": [r["loss"] for r in logs],
+            "real_tokens_per_step": [by_step[s]["real"] for s in sorted(by_step)],
+            "eval": [{"step": _step_of(r), "eval_loss": r["eval_loss"],
+                      "real_tokens_seen": sum(v["real"] for k, v in by_step.items() if k <= (_step_of(r) or 0))}
+                     for r in eval_rows],
+            "eval_seconds_excluded": round(eval_s, 2),
             "step_times_s": [round(t_of[s + 1] - t_of[s], 3) for s in sorted(t_of) if s + 1 in t_of],
             "wall_s": round(wall, 1), "resumed_from": resumed_from, "notes": notes,
         },

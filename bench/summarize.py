@@ -18,9 +18,34 @@ def fmt(v, nd=1):
     return "–" if v is None else f"{v:,.{nd}f}"
 
 
+def batches(runs: dict) -> None:
+    """Issue 14 on: runs named by batch_id, each config against the seed runs of the same batch."""
+    by_batch: dict = {}
+    for name, r in sorted(runs.items()):
+        if r.get("batch_id"):
+            by_batch.setdefault(r["batch_id"], []).append((name, r))
+    if not by_batch:
+        return
+    print("| batch | run | config | tokens/s/GPU | vs mean seed of the batch | step (s) | alloc / reserved / nvidia-smi GiB | loss first → last | eval |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for batch, items in by_batch.items():
+        seeds = [r["tokens_per_s_per_gpu"] for _, r in items if r["config"] == "seed" and r["tokens_per_s_per_gpu"]]
+        base = sum(seeds) / len(seeds) if seeds else None
+        for name, r in items:
+            d, tps = r["detail"], r["tokens_per_s_per_gpu"]
+            ratio = f"{tps / base:.2f}x" if tps and base and r["config"] != "seed" else "–"
+            ev = "yes" if d.get("eval") else ""
+            print(f"| {batch} | {name} | {r['config']} | {fmt(tps, 0)} | {ratio} | {fmt(r['step_time_s'], 2)} | "
+                  f"{fmt(d['torch_max_allocated_gib'])} / {fmt(d['torch_max_reserved_gib'])} / {fmt(r['peak_mem_gib'])} | "
+                  f"{fmt(r['loss_first'], 3)} → {fmt(r['loss_last'], 3)} | {ev} |")
+    print()
+
+
 def main() -> None:
     root = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).resolve().parent / "results")
     runs = {p.stem: json.loads(p.read_text()) for p in root.glob("*.json") if p.stem != "dataset.stats"}
+    batches(runs)
+    runs = {n: r for n, r in runs.items() if not r.get("batch_id") and "detail" in r}
     names = [n for n in ORDER if n in runs] + sorted(n for n in runs if n not in ORDER and not n.startswith("sanity"))
     base = {1: runs.get("seed-1gpu"), 2: runs.get("seed-2gpu")}
 

@@ -6,6 +6,7 @@ Exit codes: 0 ok; 1 infeasible plan or drift; 2 bad input (spec, flags).
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import shlex
 import sys
@@ -19,6 +20,7 @@ from .load import load_spec
 from .operate import COMMANDS as AFTER_TRAINING, add_parsers as add_after_training_parsers, run as run_after_training
 from .plan import Plan, make_plan
 from .render import drift, render_all, write
+from .schema import SCHEMA_FILE, schema_text
 
 
 def _size(gib: float | None) -> str:
@@ -68,13 +70,94 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("doctor", parents=[common], help="check this host against the spec: GPUs, driver, disk, Docker")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
+    p = sub.add_parser("schema", help="print the spec's JSON Schema (editors complete modelforge.yaml with it)")
+    p.add_argument("-o", "--out", default=None, help=f"write it to this file (e.g. {SCHEMA_FILE})")
+    p.add_argument("--check", metavar="FILE", default=None, help="write nothing; exit 1 when FILE differs from a fresh schema")
+
+    p = sub.add_parser("completion", help="print a shell completion script: eval \"$(modelforge completion bash)\"")
+    p.add_argument("shell", choices=["bash", "zsh"], help="bash, or zsh (through bashcompinit)")
+
     add_data_parser(sub, common)
     add_after_training_parsers(sub, common)
+    # Every subcommand's --help opens with the one line `modelforge --help` shows for it.
+    for action in sub._choices_actions:
+        command = sub.choices[action.dest]
+        command.description = command.description or action.help
     return top
 
 
+def _commands(top: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    sub = next(a for a in top._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(sub.choices)
+
+
+def _unknown_command(argv: list[str], top: argparse.ArgumentParser) -> str | None:
+    """'modelforge paln' -> "unknown command 'paln'; did you mean 'plan'?" (argparse would list them all)."""
+    first = next((a for a in argv if not a.startswith("-")), None)
+    commands = _commands(top)
+    if first is None or first in commands or argv.index(first) != 0:
+        return None
+    close = difflib.get_close_matches(first, list(commands), n=2, cutoff=0.6)
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    return f"unknown command {first!r}{hint} (modelforge --help lists them)"
+
+
+def _completion(top: argparse.ArgumentParser, shell: str) -> str:
+    """A bash completion function built from the parser itself, so it never lists a stale flag."""
+    commands = _commands(top)
+    cases = "\n".join(
+        f"    {name}) opts={shlex.quote(' '.join(o for a in p._actions for o in a.option_strings))} ;;"
+        for name, p in sorted(commands.items()))
+    script = f"""# modelforge completion ({shell}): eval "$(modelforge completion {shell})"
+_modelforge() {{
+  local cur=${{COMP_WORDS[COMP_CWORD]}} opts
+  if [ "$COMP_CWORD" -eq 1 ]; then
+    COMPREPLY=($(compgen -W {shlex.quote(' '.join(sorted(commands)))} -- "$cur")); return
+  fi
+  case "${{COMP_WORDS[1]}}" in
+{cases}
+    *) opts="" ;;
+  esac
+  if [[ "$cur" == -* ]]; then COMPREPLY=($(compgen -W "$opts" -- "$cur")); else COMPREPLY=($(compgen -f -- "$cur")); fi
+}}
+"""
+    if shell == "zsh":
+        script += "autoload -U +X bashcompinit && bashcompinit\n"
+    return script + "complete -o default -F _modelforge modelforge\n"
+
+
+def _schema(args: argparse.Namespace) -> int:
+    text = schema_text()
+    if args.check:
+        path = Path(args.check)
+        if not path.exists() or path.read_text() != text:
+            print(f"{path} differs from the spec models' schema: run `modelforge schema -o {path}` and commit",
+                  file=sys.stderr)
+            return 1
+        print(f"{path} matches the spec models")
+        return 0
+    if args.out:
+        Path(args.out).write_text(text)
+        print(f"wrote {args.out}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    top = parser()
+    argv = sys.argv[1:] if argv is None else argv
+    unknown = _unknown_command(argv, top)
+    if unknown:
+        top.print_usage(sys.stderr)
+        print_errors([unknown])
+        return 2
+    args = top.parse_args(argv)
+    if args.command == "schema":
+        return _schema(args)
+    if args.command == "completion":
+        sys.stdout.write(_completion(top, args.shell))
+        return 0
     if args.command == "demo":
         return _demo(args)
     if args.command in AFTER_TRAINING:
@@ -198,9 +281,13 @@ def plan_dict(plan: Plan) -> dict:
         "train": {
             "command": t.argv, "command_line": shlex.join(t.argv), "env": t.env,
             "deepspeed": t.deepspeed, "deepspeed_reason": t.deepspeed_reason,
+            "attn_impl": t.attention.impl, "packing": t.attention.packing, "attention_reason": t.attention.reason,
+            "micro_batch": t.micro_batch, "grad_accum": t.grad_accum, "tokens_per_step": t.tokens_per_step,
             "model_states_gib": round(mem.model_states_gib, 2) if mem else None,
             "activations_gib": round(mem.activations_gib, 2) if mem else None,
             "gpu_mem_gib": round(mem.gpu_peak_gib, 2) if mem else None,
+            "allocator_reserve_gib": round(mem.reserve_gib, 2) if mem else None,
+            "device_mem_gib": round(mem.device_gib, 2) if mem else None,
             "host_mem_gib": round(mem.host_gib, 2) if mem else None,
             "checkpoint_gib": round(t.checkpoint_gib, 4) if t.checkpoint_gib else None,
             "output_dir": t.output_dir, "fits": t.fits,
@@ -244,10 +331,19 @@ def _plan(plan: Plan, as_json: bool) -> int:
         lines.append(f"          {_count(m['total_params'])} params, {_count(m['active_params'])} active ({m['source']})")
     hw = data["hardware"]
     lines.append(f"hardware  {hw['gpus']} x {hw['gpu']} ({hw['gpu_memory_gib']:.0f} GiB each)")
-    lines += ["", "TRAIN", f"  deepspeed   {t['deepspeed']} ({t['deepspeed_reason']})"]
+    lines += ["", "TRAIN", f"  deepspeed   {t['deepspeed']} ({t['deepspeed_reason']})",
+              f"  attention   {t['attn_impl']}{' + packing' if t['packing'] else ''} ({t['attention_reason']})",
+              f"  batch       {t['micro_batch']} per GPU x {t['grad_accum']} accumulated x {max(hw['gpus'], 1)} GPU(s)"
+              f"{f' x {plan.spec.k8s.nodes} nodes' if plan.spec.k8s.nodes > 1 else ''}: "
+              + (f"each optimizer step holds ~{t['tokens_per_step']:,} tokens (packed rows of "
+                 f"{plan.spec.train.max_length}; more per step and fewer steps than unpacked rows: "
+                 "train.tokens_per_step sets it)" if t["packing"] else
+                 f"each optimizer step holds up to {t['tokens_per_step']:,} tokens (rows of up to "
+                 f"{plan.spec.train.max_length}, padding not counted)")]
     if t["gpu_mem_gib"] is not None:
         lines.append(f"  per GPU     {t['gpu_mem_gib']:.1f} GiB peak = {t['model_states_gib']:.1f} model states "
-                     f"+ {t['activations_gib']:.1f} activations + CUDA context")
+                     f"+ {t['activations_gib']:.1f} activations + CUDA context; "
+                     f"{t['device_mem_gib']:.1f} with the caching allocator's reserve")
         lines.append(f"  host RAM    {t['host_mem_gib']:.0f} GiB   one checkpoint {_size(t['checkpoint_gib'])}")
     lines.append(f"  output      {t['output_dir']}")
     lines.append("  env         " + " ".join(f"{k}={shlex.quote(v)}" for k, v in t["env"].items()))

@@ -24,7 +24,7 @@ from .plan import Plan
 # CPython of the base image's distribution: what `apt-get install python3` gives there.
 BASE_PYTHON = {"ubuntu24.04": "3.12", "ubuntu22.04": "3.10", "bookworm": "3.11", "trixie": "3.13"}
 NOTABLE = ("torch", "vllm", "ms-swift", "deepspeed", "transformers", "peft", "trl", "accelerate", "flashinfer-python",
-           "xgrammar", "nvidia-cublas", "nvidia-nccl-cu13", "nvidia-cudnn-cu13", "triton", "modelscope")
+           "xgrammar", "flash-attn-4", "nvidia-cutlass-dsl", "quack-kernels", "nvidia-cublas", "nvidia-nccl-cu13", "nvidia-cudnn-cu13", "triton", "modelscope")
 
 
 def python_for(base_image: str) -> str:
@@ -37,7 +37,8 @@ def python_for(base_image: str) -> str:
 def requirements(plan: Plan, which: str) -> list[str]:
     stack = plan.spec.stack
     if which == "train":
-        return [stack.torch, *([stack.deepspeed] if stack.deepspeed else []), stack.ms_swift, *stack.train_extras]
+        return [stack.torch, *([stack.deepspeed] if stack.deepspeed else []), stack.ms_swift,
+                *([stack.transformers] if stack.transformers else []), *stack.train_extras, *stack.flash_attn]
     return [stack.torch, stack.vllm, *stack.serve_extras]
 
 

@@ -115,6 +115,6 @@ def test_labels_name_the_base_and_the_versions_inside(built_among_secrets):
         assert labels["org.opencontainers.image.base.name"] == getattr(spec.images, which).base
         assert "org.opencontainers.image.base.digest" not in labels  # the smoke base is a local image: no digest
         names = [pin.split("==")[0] for pin in labels["io.modelforge.stack"].split()]
-        assert len(names) == (3 if which == "train" else 2)
+        assert len(names) == (4 if which == "train" else 2)  # train: torch, ms-swift, deepspeed, transformers
         installed = docker.run(image, ["-c", probe, *names], entrypoint="python3", remove=True, networks=["none"]).strip()
         assert labels["io.modelforge.stack"] == installed

@@ -31,6 +31,9 @@ def test_training_stack_resolves(plan):
     assert result["ok"], result
     assert result["versions"]["ms-swift"] == "4.6.0" and result["versions"]["torch"].startswith("2.11.0")
     assert result["versions"]["deepspeed"] == "0.19.8"
+    # The fast path (issue 14): FA4 and the transformers version its int-cast plugin was verified with.
+    assert result["versions"]["flash-attn-4"] == "4.0.0b36" and result["versions"]["nvidia-cutlass-dsl"] == "4.8.1"
+    assert result["versions"]["transformers"] == "5.17.0"
 
 
 def test_an_impossible_pin_fails(plan):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..facts import kernels
 from ..facts.models import ModelFacts, swift_names
 from ..spec import Spec
 from .parallel import Layout
@@ -76,7 +77,7 @@ def _cache_env(spec: Spec) -> dict[str, str]:
 
 
 def train_argv(spec: Spec, deepspeed: str, output_dir: str, m: ModelFacts | None,
-               micro_batch: int, grad_accum: int) -> list[str]:
+               micro_batch: int, grad_accum: int, attention: Any) -> list[str]:
     t = spec.train
     names = swift_names(spec.model.id, m.arch if m else None)
     flags: dict[str, Any] = {
@@ -94,6 +95,10 @@ def train_argv(spec: Spec, deepspeed: str, output_dir: str, m: ModelFacts | None
         "num_train_epochs": t.epochs,
         "max_steps": t.max_steps,
         "gradient_checkpointing": t.gradient_checkpointing,
+        "attn_impl": attention.impl,
+        "packing": True if attention.packing else None,
+        # The int cast FA4 needs under packing (see templates/fa4_max_seqlen.py); the image ships it.
+        "external_plugins": kernels.FA4_PLUGIN if attention.impl == "flash_attention_4" else None,
         "save_steps": t.save_steps,
         "save_total_limit": t.save_total_limit,
         "logging_steps": t.logging_steps,

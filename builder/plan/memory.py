@@ -14,6 +14,11 @@ from ..facts.models import ModelFacts
 GIB = 1024**3
 HOST_BUFFER = 1.5  # DeepSpeed's additional_buffer_factor
 CUDA_CONTEXT_GIB = 2.5  # CUDA context, NCCL buffers, allocator fragmentation (measured order of magnitude)
+# PyTorch's caching allocator keeps freed blocks for reuse, so the device holds more than the tensors do.
+# Measured on one H200 with the 4-layer proxy (issue 14, bench/results/i14b2-*): reserved - allocated was
+# 14.5 GiB with FA4 + packing and 18.7 GiB without packing (variable row lengths fragment more), against a
+# planned working set (activations + 4 x the largest module) of 12.2 GiB. The reserve is that factor times it.
+RESERVE_FACTOR = {True: 1.2, False: 1.55}  # keyed by packing
 
 
 @dataclass(frozen=True)
@@ -21,8 +26,14 @@ class TrainMemory:
     stage: str
     model_states_gib: float  # per GPU, DeepSpeed's estimate
     activations_gib: float  # per GPU
-    gpu_peak_gib: float  # per GPU, everything
+    gpu_peak_gib: float  # per GPU, what the tensors need (DeepSpeed's estimator + activations + context)
     host_gib: float  # per node
+    reserve_gib: float = 0.0  # per GPU, the caching allocator's reserve on top (what nvidia-smi adds)
+
+    @property
+    def device_gib(self) -> float:
+        """What the GPU must hold: tensors plus the allocator's reserve."""
+        return self.gpu_peak_gib + self.reserve_gib
 
 
 def model_states(stage: str, total: int, trainable: int, largest: int, gpus: int, gpus_per_node: int) -> tuple[float, float]:
@@ -73,18 +84,22 @@ def lora_trainable(m: ModelFacts, rank: int) -> int:
 
 
 def estimate(m: ModelFacts, stage: str, *, lora_rank: int | None, gpus: int, gpus_per_node: int,
-             seq: int, micro_batch: int, checkpointing: bool) -> TrainMemory:
+             seq: int, micro_batch: int, checkpointing: bool, packing: bool = False) -> TrainMemory:
+    """Per-GPU memory. With packing every micro-batch is max_length tokens (rows bin-packed up to it), so the
+    activations are those of the longest unpacked row: the same worst case, hit on every step."""
     total = m.total_params
     trainable = lora_trainable(m, lora_rank) if lora_rank else total
     total_with_adapters = total + (trainable if lora_rank else 0)
     gpu_states, host = model_states(stage, total_with_adapters, trainable, m.largest_module_params, gpus, gpus_per_node)
     acts = activations(m, seq, micro_batch, checkpointing)
+    working_set = acts + 4 * m.largest_module_params
     return TrainMemory(
         stage=stage,
         model_states_gib=gpu_states / GIB,
         activations_gib=acts / GIB,
         gpu_peak_gib=(gpu_states + acts) / GIB + CUDA_CONTEXT_GIB,
         host_gib=host / GIB,
+        reserve_gib=RESERVE_FACTOR[packing] * working_set / GIB,
     )
 
 

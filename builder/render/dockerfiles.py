@@ -54,10 +54,13 @@ def render(plan: Plan, spec_file: str) -> dict[str, str]:
         **common,
         base_image=_arg(spec.images.train.base),
         base=base_parts(spec.images.train.base), which="train",
-        stack=_arg(" ".join(p for p in (spec.stack.torch, spec.stack.ms_swift, spec.stack.deepspeed) if p)),
+        stack=_arg(" ".join(p for p in (spec.stack.torch, spec.stack.ms_swift, spec.stack.deepspeed,
+                                        spec.stack.transformers, *spec.stack.flash_attn) if p)),
         apt_packages="python3 python3-venv python3-dev g++ libnuma1 ca-certificates git",
         deepspeed_spec=_arg(spec.stack.deepspeed),
         ms_swift_spec=_arg(spec.stack.ms_swift),
+        transformers_spec=_arg(spec.stack.transformers),
+        flash_attn=_arg(" ".join(spec.stack.flash_attn)),
         extras=_arg(" ".join(spec.stack.train_extras)),
     )
     serve = env.get_template("Dockerfile.serve.j2").render(

@@ -26,6 +26,7 @@ def render(plan: Plan, spec_file: str) -> dict[str, str]:
         "docker/check.py": DATA_CHECKER.read_text(),
         "docker/requirements-without.py": (TEMPLATES / "requirements-without.py").read_text(),
         "docker/webui.py": (TEMPLATES / "webui.py").read_text(),
+        "docker/fa4_max_seqlen.py": (TEMPLATES / "fa4_max_seqlen.py").read_text(),
         # Replaced at build time by build.ca_bundle, when the spec names one.
         "docker/extra-ca.pem": "",
         ".dockerignore": DOCKERIGNORE,

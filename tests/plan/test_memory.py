@@ -53,16 +53,20 @@ def test_lora_is_much_smaller():
     assert lora.train.checkpoint_gib < 10
 
 
-def test_auto_micro_batch_two_only_where_zero3_still_fits():
-    # Measured on H200 (docs/benchmarks.md): micro-batch 2 at half the accumulation is +56-59% tokens/s.
+def test_auto_micro_batch_two_only_where_zero3_still_fits_with_the_allocator_reserve():
+    # Micro-batch 2 measured bimodal at the memory edge (0.86x / 1.86x, 132 of 140 GiB reserved): it is taken only
+    # where the tensors fit 90% AND tensors plus the caching allocator's reserve fit 97% of the GPU.
     five = make_plan(validate({}))
     assert (five.train.micro_batch, five.train.grad_accum) == (1, 4)  # 2 would need ~130 GiB of 126
-    six = make_plan(validate({"hardware": {"gpus": 6}}))
-    assert (six.train.micro_batch, six.train.grad_accum) == (2, 2) and six.train.deepspeed == "zero3"
-    assert "--per_device_train_batch_size" in six.train.argv
-    assert six.train.argv[six.train.argv.index("--per_device_train_batch_size") + 1] == "2"
+    six = make_plan(validate({"hardware": {"gpus": 6}}))  # 2 fits the tensors (112.6) but not with the reserve
+    assert (six.train.micro_batch, six.train.grad_accum) == (1, 4) and six.train.deepspeed == "zero3"
+    eight = make_plan(validate({"hardware": {"gpus": 8}}))
+    assert (eight.train.micro_batch, eight.train.grad_accum) == (2, 2) and eight.train.deepspeed == "zero3"
+    assert eight.train.memory.device_gib <= 140.4 * 0.97
+    assert "--per_device_train_batch_size" in eight.train.argv
+    assert eight.train.argv[eight.train.argv.index("--per_device_train_batch_size") + 1] == "2"
     # Never onto an offload stage for the sake of a bigger batch.
     small = make_plan(validate({"hardware": {"gpu": "A100-80GB"}}))
     assert small.train.micro_batch == 1
-    explicit = make_plan(validate({"hardware": {"gpus": 6}, "train": {"per_device_batch_size": 1}}))
+    explicit = make_plan(validate({"hardware": {"gpus": 8}, "train": {"per_device_batch_size": 1}}))
     assert (explicit.train.micro_batch, explicit.train.grad_accum) == (1, 4)

@@ -54,7 +54,8 @@ def test_a_base_pinned_by_digest_is_built_from_and_labelled():
     assert 'org.opencontainers.image.base.name="nvidia/cuda:13.0.1-cudnn-devel-ubuntu24.04"' in train
     assert f'org.opencontainers.image.base.digest="{DIGEST}"' in train
     assert '# Stack: torch==2.11.0 ms-swift==4.6.0 deepspeed==0.19.8' in train
-    assert 'io.modelforge.stack="torch==2.11.0 ms-swift==4.6.0 deepspeed==0.19.8"' in train
+    assert ('io.modelforge.stack="torch==2.11.0 ms-swift==4.6.0 deepspeed==0.19.8 transformers==5.17.0 '
+            'flash-attn-4[cu13]==4.0.0b36 nvidia-cutlass-dsl==4.8.1 quack-kernels==0.6.5"') in train
     # The serving base is still a tag: said so, with how to pin it, and no digest label.
     assert "a tag, not pinned (images.serve.base: NAME:TAG@sha256:DIGEST pins it)" in serve
     assert "base.digest" not in serve and 'io.modelforge.stack="torch==2.11.0 vllm==0.25.1"' in serve
