@@ -27,8 +27,9 @@ setup: $(VENV)/.installed ## create .venv with the builder and its test tools
 render: setup ## render Dockerfiles, compose/ and k8s/ from $(SPEC)
 	$(MF) render -f $(SPEC)
 
-check: setup ## exit 1 when committed artifacts differ from a fresh render
+check: setup ## exit 1 when committed artifacts (rendered files, the spec's JSON Schema) differ from fresh ones
 	$(MF) render -f $(SPEC) --check
+	$(MF) schema --check modelforge.schema.json
 
 plan: setup ## show the exact swift/vllm commands, layout and memory plan
 	$(MF) plan -f $(SPEC)

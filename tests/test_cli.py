@@ -59,3 +59,56 @@ def test_render_into_folder_and_check(cli, tmp_path, root):
     (tmp_path / "compose" / "docker-compose.yml").write_text("# edited\n")
     result = cli("render", "-o", str(tmp_path), "--check")
     assert result.returncode == 1 and "compose/docker-compose.yml" in result.stdout
+
+
+# ---- issue 15: schema, completion, suggestions, one-line help
+
+def test_a_mistyped_command_gets_a_suggestion_and_exit_2(cli):
+    r = cli("paln")
+    assert r.returncode == 2
+    assert "unknown command 'paln'; did you mean 'plan'?" in r.stderr
+    assert "did you mean" not in cli("zzzzzz").stderr and cli("zzzzzz").returncode == 2
+
+
+def test_every_subcommand_help_opens_with_one_line_saying_what_it_does(cli):
+    from builder.cli import _commands, parser
+
+    for name, sub in _commands(parser()).items():
+        out = cli(name, "--help").stdout
+        first = " ".join(out.split("\n\n")[1].split()) if "\n\n" in out else ""  # argparse wraps it to the terminal
+        assert first and first == " ".join((sub.description or "").split()), f"{name}: {out[:200]}"
+
+
+def test_bash_completion_lists_commands_and_their_flags(cli):
+    import subprocess
+
+    script = cli("completion", "bash").stdout
+    probe = script + '\nCOMP_WORDS=(modelforge pl); COMP_CWORD=1; _modelforge; echo "${COMPREPLY[*]}"' \
+                     '\nCOMP_WORDS=(modelforge plan --j); COMP_CWORD=2; _modelforge; echo "${COMPREPLY[*]}"'
+    out = subprocess.run(["bash", "-c", probe], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert out == ["plan plot", "--json"]
+
+
+def test_the_committed_schema_is_current_and_validates_the_specs(cli, root):
+    import json
+
+    import jsonschema
+    import yaml
+
+    assert cli("schema", "--check", str(root / "modelforge.schema.json")).returncode == 0
+    schema = json.loads((root / "modelforge.schema.json").read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    for spec in ("modelforge.yaml", "examples/smoke.yaml"):
+        assert not list(validator.iter_errors(yaml.safe_load((root / spec).read_text()))), spec
+    bad = {"train": {"deepspeed": "zero9", "max_lenght": 8192}}
+    messages = " ".join(e.message for e in validator.iter_errors(bad))
+    assert "zero9" in messages and "max_lenght" in messages
+    assert (root / "modelforge.yaml").read_text().startswith("# yaml-language-server: $schema=modelforge.schema.json\n")
+
+
+def test_a_stale_schema_file_is_reported(cli, tmp_path):
+    stale = tmp_path / "schema.json"
+    stale.write_text("{}\n")
+    r = cli("schema", "--check", str(stale))
+    assert r.returncode == 1 and "modelforge schema -o" in r.stderr
