@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""On a GPU with FA4: is the int cast of templates/fa4_max_seqlen.py needed, and does it apply?
+"""On a GPU with FA4: is the int cast of builder/templates/context/fa4_max_seqlen.py needed, and does it apply?
 
 1. FA4's varlen forward with max_seqlen as 0-dim tensors (what transformers 5.17/5.19 pass under packing)
    must fail (needed); 2. the same call through the plugin's wrapper must run, and match FA4's dense

@@ -53,7 +53,7 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate", parents=[common], help="check the spec only")
 
-    p = sub.add_parser("demo", help="the whole job on this machine, CPU only: build, train, serve, chat (examples/smoke.yaml)")
+    p = sub.add_parser("demo", help="the whole job on this machine, CPU only: build, train, serve, chat (a tiny model, builder/examples/smoke.yaml)")
     p.add_argument("--keep", action="store_true", help="leave the containers and volumes up afterwards")
 
     p = sub.add_parser("resolve", parents=[common],

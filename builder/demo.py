@@ -1,4 +1,4 @@
-"""`modelforge demo`: the whole job end to end on this machine, CPU only, from examples/smoke.yaml.
+"""`modelforge demo`: the whole job end to end on this machine, CPU only, from builder/examples/smoke.yaml.
 
 render -> build both images -> tiny model and data into the shared volumes -> `swift sft` in the
 training container -> vLLM in the serving container loads the newest checkpoint -> one chat
@@ -27,8 +27,10 @@ from .render import render_all, write
 from .render.compose import image_ref
 
 ROOT = Path(__file__).resolve().parents[1]
-SMOKE_SPEC = ROOT / "examples" / "smoke.yaml"
-SMOKE_DIR = ROOT / ".smoke"
+EXAMPLES = Path(__file__).resolve().parent / "examples"  # in the package: `pip install .` brings them
+SMOKE_SPEC = EXAMPLES / "smoke.yaml"
+# A checkout renders the demo into its own .smoke/; an installed package into .smoke/ of the current folder.
+SMOKE_DIR = (ROOT if (ROOT / "pyproject.toml").exists() else Path.cwd()) / ".smoke"
 
 
 @dataclass
@@ -62,7 +64,7 @@ class Stack:
         spec = self.plan.spec
         volumes = [(self.volume["model_cache"], spec.volumes.model_cache.mount, "rw" if write_models else "ro"),
                    (self.volume["checkpoints"], spec.volumes.checkpoints.mount, "ro"),
-                   (str(ROOT / "examples"), "/examples", "ro")]
+                   (str(EXAMPLES), "/examples", "ro")]
         return self.client.run(image_ref(spec, "train"), command[1:], entrypoint=command[0], remove=True,
                                volumes=volumes, envs={"HF_HUB_OFFLINE": "1"}, networks=["none"])
 

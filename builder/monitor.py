@@ -184,7 +184,7 @@ class RunState:
 
 
 def _is_complete(folder: Path) -> bool:
-    """The entrypoint's rule (templates/entrypoint.sh is_complete): trainer_state.json written last, and
+    """The entrypoint's rule (builder/templates/context/entrypoint.sh is_complete): trainer_state.json written last, and
     it parses (a full disk can cut it short); DeepSpeed checkpoints also need the 'latest' tag."""
     try:
         json.loads((folder / COMPLETE_MARK).read_text())  # missing, empty or cut short: not complete

@@ -32,7 +32,7 @@ PREFERENCE = ("flash_attention_4", "flash_attention_3", "flash_attention_2")  # 
 PACKING_KERNELS = ("flash_attention_2", "flash_attention_3", "flash_attention_4")
 
 # transformers 5.17/5.19 hand FA4's varlen function max_seqlen as 0-dim tensors under packing; this ms-swift
-# plugin (--external_plugins) casts them to int. Source: templates/fa4_max_seqlen.py.
+# plugin (--external_plugins) casts them to int. Source: builder/templates/context/fa4_max_seqlen.py.
 FA4_PLUGIN = "/usr/local/lib/modelforge/plugins/fa4_max_seqlen.py"
 
 

@@ -97,7 +97,7 @@ def train_argv(spec: Spec, deepspeed: str, output_dir: str, m: ModelFacts | None
         "gradient_checkpointing": t.gradient_checkpointing,
         "attn_impl": attention.impl,
         "packing": True if attention.packing else None,
-        # The int cast FA4 needs under packing (see templates/fa4_max_seqlen.py); the image ships it.
+        # The int cast FA4 needs under packing (see builder/templates/context/fa4_max_seqlen.py); the image ships it.
         "external_plugins": kernels.FA4_PLUGIN if attention.impl == "flash_attention_4" else None,
         "save_steps": t.save_steps,
         "save_total_limit": t.save_total_limit,

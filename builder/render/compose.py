@@ -15,7 +15,7 @@ from ..spec import Spec, VolumeSpec
 from .yamltext import dump
 
 STACK_BYTES = 67108864  # 64 MiB: the stack size NVIDIA recommends for PyTorch containers
-ENTRYPOINT = "/usr/local/bin/modelforge-entrypoint"  # where both Dockerfiles put templates/entrypoint.sh
+ENTRYPOINT = "/usr/local/bin/modelforge-entrypoint"  # where both Dockerfiles put builder/templates/context/entrypoint.sh
 
 
 def literal(value: str) -> str:

@@ -14,7 +14,9 @@ import jinja2
 from ..plan import Plan
 from ..plan.commands import CONTAINER_HOME, CONTAINER_UID
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+# Inside the package, so a plain `pip install .` renders: dockerfile/ holds the Jinja templates (text only),
+# context/ the files copied verbatim into the build context (builder/render/scripts.py).
+TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 _SAFE_ARG = re.compile(r"^[A-Za-z0-9._:/@+=<>!~\[\], -]*$")
 
 
@@ -28,7 +30,7 @@ def _arg(value: str | None) -> str:
 
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
+        loader=jinja2.FileSystemLoader(TEMPLATES / "dockerfile"), undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True, autoescape=False,
     )
     env.filters["arg"] = _arg

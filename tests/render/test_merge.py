@@ -13,9 +13,9 @@ import yaml
 from builder.load import validate
 from builder.plan import make_plan
 from builder.render import compose, render_all
-from builder.render.dockerfiles import TEMPLATES
+from builder.render.scripts import CONTEXT
 
-SCRIPT = TEMPLATES / "entrypoint.sh"
+SCRIPT = CONTEXT / "entrypoint.sh"
 
 
 def compose_doc(overrides: dict) -> dict:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from builder.render.dockerfiles import TEMPLATES
+from builder.render.scripts import CONTEXT
 
-SCRIPT = TEMPLATES / "entrypoint.sh"
+SCRIPT = CONTEXT / "entrypoint.sh"
 
 
 def run(mode: str, out: Path, *cmd: str, **env: str) -> subprocess.CompletedProcess:

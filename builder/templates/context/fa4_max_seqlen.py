@@ -12,7 +12,6 @@ call), after ms-swift imported this plugin, so it gets the wrapper.
 `python3 fa4_max_seqlen.py --check` prints JSON: whether the installed transformers still passes tensors
 (the fix is needed) and whether FA4 still exposes the function with those parameters (the fix applies).
 The project's tests run it inside the training image; bench/fa4_fix_check.py runs it on a GPU.
-Generated into docker/ by `modelforge render` from templates/fa4_max_seqlen.py: edit that one.
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Facts the planner builds on, as data tables with their sources."""

