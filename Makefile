@@ -7,7 +7,7 @@ SPEC ?= modelforge.yaml
 COMPOSE := docker compose -f compose/docker-compose.yml
 PROFILES := --profile train --profile serve --profile monitor
 
-.PHONY: help setup render check plan test build train serve logs down demo doctor data-check images-cuda ui
+.PHONY: help setup lint render check plan test build train serve logs down demo doctor data-check images-cuda ui
 .DEFAULT_GOAL := help
 
 help: ## list the targets
@@ -23,6 +23,10 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 
 setup: $(VENV)/.installed ## create .venv with the builder and its test tools
+
+lint: setup ## ruff lint + format check (the pre-commit hooks run the same)
+	$(VENV)/bin/ruff check builder tests bench
+	$(VENV)/bin/ruff format --check builder tests bench
 
 render: setup ## render Dockerfiles, compose/ and k8s/ from $(SPEC)
 	$(MF) render -f $(SPEC)

@@ -61,6 +61,7 @@ def main() -> None:
     tok = None
     if args.tokenizer:
         from transformers import AutoTokenizer
+
         tok = AutoTokenizer.from_pretrained(args.tokenizer)
     rng = random.Random(args.seed)
     lengths = []
@@ -72,10 +73,15 @@ def main() -> None:
             q = max(16, int(total * rng.uniform(0.02, 0.10)))
             a = max(16, int(total * rng.uniform(0.05, 0.15)))
             r = total - q - a - 16  # 16: template and <think> markup
-            row = {"messages": [
-                {"role": "user", "content": text_of(rng, q, tok)},
-                {"role": "assistant", "content": f"<think>\n{text_of(rng, r, tok)}\n</think>\n\n{text_of(rng, a, tok)}"},
-            ]}
+            row = {
+                "messages": [
+                    {"role": "user", "content": text_of(rng, q, tok)},
+                    {
+                        "role": "assistant",
+                        "content": f"<think>\n{text_of(rng, r, tok)}\n</think>\n\n{text_of(rng, a, tok)}",
+                    },
+                ]
+            }
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
             if tok is not None:
                 ids = tok.apply_chat_template(row["messages"], tokenize=True, return_dict=False)
@@ -84,9 +90,18 @@ def main() -> None:
                 lengths.append(total)
     lengths.sort()
     pct = lambda p: lengths[min(len(lengths) - 1, int(p / 100 * len(lengths)))]  # noqa: E731
-    stats = {"rows": args.rows, "seed": args.seed, "measured_with_tokenizer": tok is not None,
-             "mean_tokens": round(sum(lengths) / len(lengths), 1), "p10": pct(10), "p50": pct(50),
-             "p90": pct(90), "max": lengths[-1], "min": lengths[0], "total_tokens": sum(lengths)}
+    stats = {
+        "rows": args.rows,
+        "seed": args.seed,
+        "measured_with_tokenizer": tok is not None,
+        "mean_tokens": round(sum(lengths) / len(lengths), 1),
+        "p10": pct(10),
+        "p50": pct(50),
+        "p90": pct(90),
+        "max": lengths[-1],
+        "min": lengths[0],
+        "total_tokens": sum(lengths),
+    }
     Path(str(out) + ".stats.json").write_text(json.dumps(stats, indent=2) + "\n")
     print(json.dumps(stats))
 

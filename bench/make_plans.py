@@ -51,10 +51,10 @@ LEVERS = {
     "mbs4": SEED + ["train.per_device_batch_size=4", "train.gradient_accumulation_steps=1"],
     "nogc": SEED + ["train.gradient_checkpointing=false"],
     "sdpa": SEED + ["train.extra_args.attn_impl=sdpa"],
-    "nogc-mbs2": SEED + ["train.gradient_checkpointing=false", "train.per_device_batch_size=2",
-                         "train.gradient_accumulation_steps=2"],
-    "nogc-mbs4": SEED + ["train.gradient_checkpointing=false", "train.per_device_batch_size=4",
-                         "train.gradient_accumulation_steps=1"],
+    "nogc-mbs2": SEED
+    + ["train.gradient_checkpointing=false", "train.per_device_batch_size=2", "train.gradient_accumulation_steps=2"],
+    "nogc-mbs4": SEED
+    + ["train.gradient_checkpointing=false", "train.per_device_batch_size=4", "train.gradient_accumulation_steps=1"],
 }
 # PyTorch's expandable segments: less memory reserved-but-unused by the caching allocator (the
 # nvidia-smi peak ran 1.2-1.9x the allocated peak in the first sessions).
@@ -75,7 +75,15 @@ PRODUCT_LIKE = ("product", "product-liger-lite", "product-liger-full", "product-
 # The product without the FA4 int-cast plugin: shows that the fix is needed (expected to fail at the first step).
 CONFIGS["product-noplugin"] = []
 NO_PLUGIN = ("product-noplugin",)
-GPU_COUNTS = {"seed": (1, 2, 4), "product": (1, 2, 4), "default": (1, 2), "mbs2": (1, 2), "nogc-mbs2": (1, 2), "nogc-mbs4": (1, 2), "mbs4": (1, 2)}
+GPU_COUNTS = {
+    "seed": (1, 2, 4),
+    "product": (1, 2, 4),
+    "default": (1, 2),
+    "mbs2": (1, 2),
+    "nogc-mbs2": (1, 2),
+    "nogc-mbs4": (1, 2),
+    "mbs4": (1, 2),
+}
 
 
 def plan(sets: list[str]) -> dict:
@@ -90,16 +98,29 @@ def plan(sets: list[str]) -> dict:
 
 def proxy_config(layers: int) -> Path:
     out = PROXY / f"{layers}layer"
-    subprocess.run([sys.executable, str(REPO / "bench" / "make_proxy_model.py"), str(out), "--config-only",
-                    "--layers", str(layers)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "bench" / "make_proxy_model.py"),
+            str(out),
+            "--config-only",
+            "--layers",
+            str(layers),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return out / "config.json"
 
 
 def main() -> None:
     PLANS.mkdir(parents=True, exist_ok=True)
     commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=REPO).stdout.strip()
-    dirty = bool(subprocess.run(["git", "status", "--porcelain", "--", "builder", "templates"], capture_output=True,
-                                text=True, cwd=REPO).stdout.strip())
+    dirty = bool(
+        subprocess.run(
+            ["git", "status", "--porcelain", "--", "builder", "templates"], capture_output=True, text=True, cwd=REPO
+        ).stdout.strip()
+    )
     cfg4, cfg1 = proxy_config(4), proxy_config(1)
     only = set(sys.argv[1:])  # config names: write just those plans (earlier plans are records of what ran)
     jobs = [(c, g) for c in CONFIGS for g in GPU_COUNTS.get(c, (1,))] + [("sanity", 1), ("sanity", 2)]
@@ -112,8 +133,14 @@ def main() -> None:
         cfg = cfg1 if config == "sanity" else cfg4
         # The planner's prediction for what runs: the proxy, on the GPUs the run has, with the real plan's batch.
         t = real["train"]
-        proxy_sets = [f"hardware.gpus={gpus}", *sets[1:], f"model.config_path={cfg}", f"train.deepspeed={stage}",
-                      f"train.per_device_batch_size={t['micro_batch']}", f"train.gradient_accumulation_steps={t['grad_accum']}"]
+        proxy_sets = [
+            f"hardware.gpus={gpus}",
+            *sets[1:],
+            f"model.config_path={cfg}",
+            f"train.deepspeed={stage}",
+            f"train.per_device_batch_size={t['micro_batch']}",
+            f"train.gradient_accumulation_steps={t['grad_accum']}",
+        ]
         proxy = plan(proxy_sets)
         if plan_gpus != gpus:  # the 5-GPU plan's flags, launched on the GPUs this run has
             for p in (real, proxy):
@@ -123,14 +150,25 @@ def main() -> None:
         if config in NO_PLUGIN:
             argv = real["train"]["command"]
             i = argv.index("--external_plugins")
-            del argv[i:i + 2]
+            del argv[i : i + 2]
         name = f"{config}-{gpus}gpu"
-        doc = {"config": config, "gpus": gpus, "plan_gpus": plan_gpus, "sets": sets, "proxy_sets": proxy_sets,
-               "git_commit": commit, "git_dirty": dirty, "plan": real, "proxy_plan": proxy,
-               "extra_plugins": EXTRA_PLUGINS.get(config, [])}
+        doc = {
+            "config": config,
+            "gpus": gpus,
+            "plan_gpus": plan_gpus,
+            "sets": sets,
+            "proxy_sets": proxy_sets,
+            "git_commit": commit,
+            "git_dirty": dirty,
+            "plan": real,
+            "proxy_plan": proxy,
+            "extra_plugins": EXTRA_PLUGINS.get(config, []),
+        }
         (PLANS / f"{name}.json").write_text(json.dumps(doc, indent=1) + "\n")
-        print(f"{name:20s} stage={stage:14s} real_gpu_mem={real['train']['gpu_mem_gib']:7.1f} fits={real['train']['fits']!s:5s}"
-              f" proxy_gpu_mem={proxy['train']['gpu_mem_gib']:6.1f}")
+        print(
+            f"{name:20s} stage={stage:14s} real_gpu_mem={real['train']['gpu_mem_gib']:7.1f} fits={real['train']['fits']!s:5s}"
+            f" proxy_gpu_mem={proxy['train']['gpu_mem_gib']:6.1f}"
+        )
 
 
 if __name__ == "__main__":

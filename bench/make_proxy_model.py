@@ -36,14 +36,32 @@ QWEN3_VOCAB = 151936
 FIRST_SPECIAL = 151643
 # Qwen3's added tokens, in id order from 151643 (tokenizer_config.json of Qwen3-30B-A3B-Thinking-2507).
 SPECIALS = [
-    ("<|endoftext|>", True), ("<|im_start|>", True), ("<|im_end|>", True),
-    ("<|object_ref_start|>", True), ("<|object_ref_end|>", True), ("<|box_start|>", True), ("<|box_end|>", True),
-    ("<|quad_start|>", True), ("<|quad_end|>", True), ("<|vision_start|>", True), ("<|vision_end|>", True),
-    ("<|vision_pad|>", True), ("<|image_pad|>", True), ("<|video_pad|>", True),
-    ("<tool_call>", False), ("</tool_call>", False),
-    ("<|fim_prefix|>", False), ("<|fim_middle|>", False), ("<|fim_suffix|>", False), ("<|fim_pad|>", False),
-    ("<|repo_name|>", False), ("<|file_sep|>", False), ("<tool_response>", False), ("</tool_response>", False),
-    ("<think>", False), ("</think>", False),
+    ("<|endoftext|>", True),
+    ("<|im_start|>", True),
+    ("<|im_end|>", True),
+    ("<|object_ref_start|>", True),
+    ("<|object_ref_end|>", True),
+    ("<|box_start|>", True),
+    ("<|box_end|>", True),
+    ("<|quad_start|>", True),
+    ("<|quad_end|>", True),
+    ("<|vision_start|>", True),
+    ("<|vision_end|>", True),
+    ("<|vision_pad|>", True),
+    ("<|image_pad|>", True),
+    ("<|video_pad|>", True),
+    ("<tool_call>", False),
+    ("</tool_call>", False),
+    ("<|fim_prefix|>", False),
+    ("<|fim_middle|>", False),
+    ("<|fim_suffix|>", False),
+    ("<|fim_pad|>", False),
+    ("<|repo_name|>", False),
+    ("<|file_sep|>", False),
+    ("<tool_response>", False),
+    ("</tool_response>", False),
+    ("<think>", False),
+    ("</think>", False),
 ]
 
 # Qwen3-Thinking-2507-style chat template (single- and multi-turn; the generation prompt opens <think>).
@@ -65,19 +83,49 @@ CHAT_TEMPLATE = (
 
 def model_config(layers: int, tiny: bool) -> dict:
     cfg = dict(
-        architectures=["Qwen3MoeForCausalLM"], model_type="qwen3_moe",
-        hidden_size=2048, num_attention_heads=32, num_key_value_heads=4, head_dim=128,
-        num_experts=128, num_experts_per_tok=8, moe_intermediate_size=768, intermediate_size=6144,
-        vocab_size=QWEN3_VOCAB, num_hidden_layers=layers, tie_word_embeddings=False,
-        max_position_embeddings=262144, rope_theta=10000000.0, rms_norm_eps=1e-6,
-        norm_topk_prob=True, decoder_sparse_step=1, mlp_only_layers=[], output_router_logits=False,
-        router_aux_loss_coef=0.001, attention_bias=False, attention_dropout=0.0, hidden_act="silu",
-        initializer_range=0.02, bos_token_id=FIRST_SPECIAL, eos_token_id=FIRST_SPECIAL + 2,
-        pad_token_id=FIRST_SPECIAL, use_cache=True, torch_dtype="bfloat16", dtype="bfloat16",
+        architectures=["Qwen3MoeForCausalLM"],
+        model_type="qwen3_moe",
+        hidden_size=2048,
+        num_attention_heads=32,
+        num_key_value_heads=4,
+        head_dim=128,
+        num_experts=128,
+        num_experts_per_tok=8,
+        moe_intermediate_size=768,
+        intermediate_size=6144,
+        vocab_size=QWEN3_VOCAB,
+        num_hidden_layers=layers,
+        tie_word_embeddings=False,
+        max_position_embeddings=262144,
+        rope_theta=10000000.0,
+        rms_norm_eps=1e-6,
+        norm_topk_prob=True,
+        decoder_sparse_step=1,
+        mlp_only_layers=[],
+        output_router_logits=False,
+        router_aux_loss_coef=0.001,
+        attention_bias=False,
+        attention_dropout=0.0,
+        hidden_act="silu",
+        initializer_range=0.02,
+        bos_token_id=FIRST_SPECIAL,
+        eos_token_id=FIRST_SPECIAL + 2,
+        pad_token_id=FIRST_SPECIAL,
+        use_cache=True,
+        torch_dtype="bfloat16",
+        dtype="bfloat16",
     )
     if tiny:
-        cfg.update(hidden_size=64, num_attention_heads=4, num_key_value_heads=2, head_dim=16,
-                   num_experts=8, num_experts_per_tok=2, moe_intermediate_size=32, intermediate_size=128)
+        cfg.update(
+            hidden_size=64,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            head_dim=16,
+            num_experts=8,
+            num_experts_per_tok=2,
+            moe_intermediate_size=32,
+            intermediate_size=128,
+        )
     return cfg
 
 
@@ -89,8 +137,9 @@ def build_tokenizer(out: Path, bpe_vocab: int = 16000):
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=bpe_vocab, min_frequency=2, show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=bpe_vocab, min_frequency=2, show_progress=False, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
     tok.train_from_iterator(corpus(seed=1234, n_docs=3000), trainer=trainer)
 
     # 2. Pad the BPE vocabulary with unreachable filler entries so the specials land on Qwen3's ids.
@@ -103,13 +152,19 @@ def build_tokenizer(out: Path, bpe_vocab: int = 16000):
     state["model"]["vocab"] = vocab
     tok = Tokenizer.from_str(json.dumps(state))
     from tokenizers import AddedToken
+
     for i, (content, special) in enumerate(SPECIALS):
         tok.add_special_tokens([AddedToken(content, special=special, normalized=False)])
         assert tok.token_to_id(content) == FIRST_SPECIAL + i, (content, tok.token_to_id(content))
 
     fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token=None, eos_token="<|im_end|>", pad_token="<|endoftext|>",
-        unk_token=None, model_max_length=262144, clean_up_tokenization_spaces=False,
+        tokenizer_object=tok,
+        bos_token=None,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        unk_token=None,
+        model_max_length=262144,
+        clean_up_tokenization_spaces=False,
         additional_special_tokens=[s for s, special in SPECIALS if special],
     )
     fast.chat_template = CHAT_TEMPLATE
@@ -137,15 +192,23 @@ def main() -> None:
     from transformers import GenerationConfig, Qwen3MoeConfig, Qwen3MoeForCausalLM
 
     build_tokenizer(out)
-    config = Qwen3MoeConfig(**{k: v for k, v in cfg.items() if k not in ("architectures", "model_type", "torch_dtype", "dtype")})
+    config = Qwen3MoeConfig(
+        **{k: v for k, v in cfg.items() if k not in ("architectures", "model_type", "torch_dtype", "dtype")}
+    )
     config.architectures = cfg["architectures"]
     torch.manual_seed(args.seed)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     with torch.device(device):
         model = Qwen3MoeForCausalLM(config).to(torch.bfloat16)
     model.generation_config = GenerationConfig(
-        bos_token_id=FIRST_SPECIAL, eos_token_id=[FIRST_SPECIAL + 2, FIRST_SPECIAL], pad_token_id=FIRST_SPECIAL,
-        do_sample=True, temperature=0.6, top_p=0.95, top_k=20)
+        bos_token_id=FIRST_SPECIAL,
+        eos_token_id=[FIRST_SPECIAL + 2, FIRST_SPECIAL],
+        pad_token_id=FIRST_SPECIAL,
+        do_sample=True,
+        temperature=0.6,
+        top_p=0.95,
+        top_k=20,
+    )
     model.save_pretrained(out, max_shard_size="5GB")
     n = sum(p.numel() for p in model.parameters())
     print(json.dumps({"out": str(out), "layers": args.layers, "params": n, "device": device}))

@@ -97,7 +97,13 @@ class MemPoller(threading.Thread):
         self.stop = threading.Event()
 
     def run(self) -> None:
-        q = ["nvidia-smi", "--query-gpu=index,memory.used", "--format=csv,noheader,nounits", "-i", ",".join(self.gpu_ids)]
+        q = [
+            "nvidia-smi",
+            "--query-gpu=index,memory.used",
+            "--format=csv,noheader,nounits",
+            "-i",
+            ",".join(self.gpu_ids),
+        ]
         while not self.stop.is_set():
             try:
                 for line in subprocess.run(q, capture_output=True, text=True, timeout=10).stdout.splitlines():
@@ -111,6 +117,7 @@ class MemPoller(threading.Thread):
 # ---------------------------------------------------------------- helpers
 def versions() -> dict:
     from importlib.metadata import version
+
     out = {}
     for name in ("torch", "transformers", "ms-swift", "deepspeed", "peft", "accelerate", "trl"):
         try:
@@ -122,7 +129,9 @@ def versions() -> dict:
 
 def gpu_name(gpu: str) -> str:
     try:
-        r = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader", "-i", gpu], capture_output=True, text=True)
+        r = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader", "-i", gpu], capture_output=True, text=True
+        )
         return r.stdout.strip()
     except FileNotFoundError:
         return "none"
@@ -196,12 +205,18 @@ def main() -> int:
     ap.add_argument("--max-steps", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--port", type=int, default=29500)
-    ap.add_argument("--dist", choices=["auto", "rendered", "torchrun", "single"], default="auto",
-                    help="1-GPU launch: as rendered; NPROC_PER_NODE=1 (torchrun); or the single-process dist env")
+    ap.add_argument(
+        "--dist",
+        choices=["auto", "rendered", "torchrun", "single"],
+        default="auto",
+        help="1-GPU launch: as rendered; NPROC_PER_NODE=1 (torchrun); or the single-process dist env",
+    )
     ap.add_argument("--sanity", action="store_true")
     ap.add_argument("--timeout", type=int, default=420)
     ap.add_argument("--name", default=None, help="result name (default <config>-<gpus>gpu)")
-    ap.add_argument("--val-dataset", default=None, help="held-out rows: adds --val_dataset and evaluation every --eval-steps")
+    ap.add_argument(
+        "--val-dataset", default=None, help="held-out rows: adds --val_dataset and evaluation every --eval-steps"
+    )
     ap.add_argument("--eval-steps", type=int, default=0)
     ap.add_argument("--batch-id", default=None, help="names the run batch (runs made back to back on one machine)")
     args = ap.parse_args()
@@ -223,20 +238,32 @@ def main() -> int:
     log_path.write_text("")
 
     head, flags = parse_flags(plan["train"]["command"])
-    subs = {"model": args.model, "dataset": args.dataset, "output_dir": str(out_dir),
-            "logging_dir": str(out_dir / "runs"), "max_steps": str(args.max_steps), "logging_steps": "1"}
+    subs = {
+        "model": args.model,
+        "dataset": args.dataset,
+        "output_dir": str(out_dir),
+        "logging_dir": str(out_dir / "runs"),
+        "max_steps": str(args.max_steps),
+        "logging_steps": "1",
+    }
     if args.sanity:
         subs["save_steps"] = "5"
     else:
         subs["save_strategy"] = "no"
     if args.val_dataset and args.eval_steps:
-        subs.update(val_dataset=args.val_dataset, eval_strategy="steps", eval_steps=str(args.eval_steps),
-                    per_device_eval_batch_size="1")
+        subs.update(
+            val_dataset=args.val_dataset,
+            eval_strategy="steps",
+            eval_steps=str(args.eval_steps),
+            per_device_eval_batch_size="1",
+        )
     for k, v in subs.items():
         set_flag(flags, k, [v])
     # The image's plugins are the rendered copies in docker/ here; bench-only plugins are appended.
     rendered = next((v for n, v in flags if n == "external_plugins"), [])
-    plugins = [str(REPO / "docker" / Path(p).name) if p.startswith("/usr/local/lib/modelforge/") else p for p in rendered]
+    plugins = [
+        str(REPO / "docker" / Path(p).name) if p.startswith("/usr/local/lib/modelforge/") else p for p in rendered
+    ]
     plugins += [str(REPO / p) for p in spec.get("extra_plugins", [])]
     if plugins:
         set_flag(flags, "external_plugins", plugins)
@@ -246,15 +273,23 @@ def main() -> int:
     argv = flatten(head, flags)
 
     env_rendered = dict(plan["train"]["env"])
-    env_rendered.update(HF_HOME=str(Path(args.workdir) / "hf"), MODELSCOPE_CACHE=str(Path(args.workdir) / "ms"),
-                        MF_OUTPUT_DIR=str(out_dir))
+    env_rendered.update(
+        HF_HOME=str(Path(args.workdir) / "hf"),
+        MODELSCOPE_CACHE=str(Path(args.workdir) / "ms"),
+        MF_OUTPUT_DIR=str(out_dir),
+    )
     proxy_env = (proxy_plan.get("train") or {}).get("env") or {}
     if "MF_CHECKPOINT_BYTES" in env_rendered and "MF_CHECKPOINT_BYTES" in proxy_env:
-        env_rendered["MF_CHECKPOINT_BYTES"] = proxy_env["MF_CHECKPOINT_BYTES"]  # the proxy's checkpoints, not 400 GiB ones
+        env_rendered["MF_CHECKPOINT_BYTES"] = proxy_env[
+            "MF_CHECKPOINT_BYTES"
+        ]  # the proxy's checkpoints, not 400 GiB ones
     dist = args.dist
     if dist == "auto":
-        dist = "rendered" if gpus > 1 or "NPROC_PER_NODE" in env_rendered else (
-            DIST_MODE_FILE.read_text().strip() if DIST_MODE_FILE.exists() else "rendered")
+        dist = (
+            "rendered"
+            if gpus > 1 or "NPROC_PER_NODE" in env_rendered
+            else (DIST_MODE_FILE.read_text().strip() if DIST_MODE_FILE.exists() else "rendered")
+        )
     env_added = {"MASTER_PORT": str(args.port), "CUDA_VISIBLE_DEVICES": args.gpu_ids}
     if gpus == 1 and "NPROC_PER_NODE" not in env_rendered:
         if dist == "torchrun":
@@ -323,8 +358,9 @@ def main() -> int:
     measured = [s for s in range(a, b) if s in t_of and s + 1 in t_of]
     tok_s_gpu = step_time = mfu = None
     real = padded = 0
-    eval_s = sum(e["eval_end"] - e["eval_start"] for e in evals
-                 if t_of and t_of.get(a, 0) <= e["eval_start"] < t_of.get(b, 0))
+    eval_s = sum(
+        e["eval_end"] - e["eval_start"] for e in evals if t_of and t_of.get(a, 0) <= e["eval_start"] < t_of.get(b, 0)
+    )
     if len(measured) >= 2 and not args.sanity:  # a killed-and-resumed run has no clean timing
         duration = t_of[b] - t_of[a] - eval_s
         real = sum(by_step[s]["real"] for s in range(a, b))
@@ -332,53 +368,84 @@ def main() -> int:
         step_time = duration / (b - a)
         tok_s_gpu = real / duration / gpus
     from builder.facts.models import facts_from_config
+
     facts = facts_from_config(json.loads((Path(args.model) / "config.json").read_text()), "proxy")
     if tok_s_gpu:
         mfu = 6 * facts.active_params * tok_s_gpu / H200_BF16_PEAK
-    torch_peaks = [row.get("max_reserved_gib") for rows in probes.values() for row in rows if row.get("max_reserved_gib")]
+    torch_peaks = [
+        row.get("max_reserved_gib") for rows in probes.values() for row in rows if row.get("max_reserved_gib")
+    ]
     torch_alloc = [row.get("max_alloc_gib") for rows in probes.values() for row in rows if row.get("max_alloc_gib")]
     swift_mem = [r.get("memory(GiB)") for r in logs if r.get("memory(GiB)")]
     peak_mib = max(poller.peak_mib.values()) if poller.peak_mib else 0
     ptrain = proxy_plan.get("train", {})
     result = {
-        "config": config, "name": name, "batch_id": args.batch_id, "gpus": gpus, "plan_gpus": spec.get("plan_gpus", gpus), "gpu_name": gpu_name(gpu_ids[0]), "status": status,
+        "config": config,
+        "name": name,
+        "batch_id": args.batch_id,
+        "gpus": gpus,
+        "plan_gpus": spec.get("plan_gpus", gpus),
+        "gpu_name": gpu_name(gpu_ids[0]),
+        "status": status,
         "tokens_per_s_per_gpu": round(tok_s_gpu, 1) if tok_s_gpu else None,
         "step_time_s": round(step_time, 3) if step_time else None,
         "peak_mem_gib": round(peak_mib / 1024, 2),
         "mfu": round(mfu, 4) if mfu else None,
-        "layers": facts.layers, "seq_len": int(get_flag(flags, "max_length")),
-        "loss_first": logs[0]["loss"] if logs else None, "loss_last": logs[-1]["loss"] if logs else None,
-        "command": argv, "command_line": " ".join(shlex.quote(x) for x in argv),
-        "env_rendered": env_rendered, "env_added": env_added, "dist_mode": dist, "substitutions": subs,
-        "versions": versions(), "git_commit": spec.get("git_commit"), "git_dirty": spec.get("git_dirty"),
+        "layers": facts.layers,
+        "seq_len": int(get_flag(flags, "max_length")),
+        "loss_first": logs[0]["loss"] if logs else None,
+        "loss_last": logs[-1]["loss"] if logs else None,
+        "command": argv,
+        "command_line": " ".join(shlex.quote(x) for x in argv),
+        "env_rendered": env_rendered,
+        "env_added": env_added,
+        "dist_mode": dist,
+        "substitutions": subs,
+        "versions": versions(),
+        "git_commit": spec.get("git_commit"),
+        "git_dirty": spec.get("git_dirty"),
         "plan_sets": spec.get("sets"),
         "detail": {
             "per_device_train_batch_size": int(get_flag(flags, "per_device_train_batch_size", 1)),
             "gradient_accumulation_steps": int(get_flag(flags, "gradient_accumulation_steps", 1)),
             "gradient_checkpointing": get_flag(flags, "gradient_checkpointing"),
             "deepspeed": get_flag(flags, "deepspeed"),
-            "measured_steps": [a, b - 1] if measured else None, "warmup_steps": args.warmup,
-            "real_tokens_measured": real, "padded_tokens_measured": padded,
+            "measured_steps": [a, b - 1] if measured else None,
+            "warmup_steps": args.warmup,
+            "real_tokens_measured": real,
+            "padded_tokens_measured": padded,
             "padding_fraction": round(1 - real / padded, 4) if padded else None,
-            "steps_logged": len(logs), "first_logged_step": first_step if t_of else None,
+            "steps_logged": len(logs),
+            "first_logged_step": first_step if t_of else None,
             "peak_mem_gib_per_gpu_nvidia_smi": {k: round(v / 1024, 2) for k, v in poller.peak_mib.items()},
             "torch_max_reserved_gib": max(torch_peaks) if torch_peaks else None,
             "torch_max_allocated_gib": max(torch_alloc) if torch_alloc else None,
             "swift_logged_memory_gib": max(swift_mem) if swift_mem else None,
-            "active_params": facts.active_params, "total_params": facts.total_params,
+            "active_params": facts.active_params,
+            "total_params": facts.total_params,
             "losses": [r["loss"] for r in logs],
             "real_tokens_per_step": [by_step[s]["real"] for s in sorted(by_step)],
-            "eval": [{"step": _step_of(r), "eval_loss": r["eval_loss"],
-                      "real_tokens_seen": sum(v["real"] for k, v in by_step.items() if k <= (_step_of(r) or 0))}
-                     for r in eval_rows],
+            "eval": [
+                {
+                    "step": _step_of(r),
+                    "eval_loss": r["eval_loss"],
+                    "real_tokens_seen": sum(v["real"] for k, v in by_step.items() if k <= (_step_of(r) or 0)),
+                }
+                for r in eval_rows
+            ],
             "eval_seconds_excluded": round(eval_s, 2),
             "step_times_s": [round(t_of[s + 1] - t_of[s], 3) for s in sorted(t_of) if s + 1 in t_of],
-            "wall_s": round(wall, 1), "resumed_from": resumed_from, "notes": notes,
+            "wall_s": round(wall, 1),
+            "resumed_from": resumed_from,
+            "notes": notes,
         },
         "planner": {
-            "proxy_gpu_mem_gib": ptrain.get("gpu_mem_gib"), "proxy_model_states_gib": ptrain.get("model_states_gib"),
-            "proxy_activations_gib": ptrain.get("activations_gib"), "proxy_deepspeed": ptrain.get("deepspeed"),
-            "real_model_gpu_mem_gib": plan["train"].get("gpu_mem_gib"), "real_model_deepspeed": plan["train"].get("deepspeed"),
+            "proxy_gpu_mem_gib": ptrain.get("gpu_mem_gib"),
+            "proxy_model_states_gib": ptrain.get("model_states_gib"),
+            "proxy_activations_gib": ptrain.get("activations_gib"),
+            "proxy_deepspeed": ptrain.get("deepspeed"),
+            "real_model_gpu_mem_gib": plan["train"].get("gpu_mem_gib"),
+            "real_model_deepspeed": plan["train"].get("deepspeed"),
             "real_model_fits": plan["train"].get("fits"),
         },
     }
@@ -390,13 +457,17 @@ def main() -> int:
         state = out_dir / "checkpoint-10" / "trainer_state.json"
         result["detail"]["checkpoints"] = ckpts
         # On-disk size of each checkpoint against the planner's estimate the entrypoint checks free space with.
-        result["detail"]["checkpoint_bytes"] = {p.name: sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
-                                                for p in sorted(out_dir.glob("checkpoint-*"))}
+        result["detail"]["checkpoint_bytes"] = {
+            p.name: sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
+            for p in sorted(out_dir.glob("checkpoint-*"))
+        }
         result["detail"]["planner_checkpoint_bytes"] = int(env_rendered.get("MF_CHECKPOINT_BYTES", 0)) or None
         result["detail"]["final_global_step"] = json.loads(state.read_text())["global_step"] if state.exists() else None
         steps_after_resume = [row["step"] for row in r0]
         result["detail"]["probe_steps_rank0"] = steps_after_resume
-        ok = (result["detail"]["resumed_from"] or "").endswith("checkpoint-5") and result["detail"]["final_global_step"] == 10
+        ok = (result["detail"]["resumed_from"] or "").endswith("checkpoint-5") and result["detail"][
+            "final_global_step"
+        ] == 10
         result["sanity_ok"] = bool(ok)
         if status == "ok" and not ok:
             result["status"] = "failed: resume check"
@@ -404,8 +475,25 @@ def main() -> int:
         result["error_tail"] = tail(log_path, 60)
     out = results / f"{name}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: result[k] for k in ("name", "status", "tokens_per_s_per_gpu", "step_time_s", "peak_mem_gib", "mfu",
-                                              "loss_first", "loss_last")} | {"wall_s": round(wall, 1)}), flush=True)
+    print(
+        json.dumps(
+            {
+                k: result[k]
+                for k in (
+                    "name",
+                    "status",
+                    "tokens_per_s_per_gpu",
+                    "step_time_s",
+                    "peak_mem_gib",
+                    "mfu",
+                    "loss_first",
+                    "loss_last",
+                )
+            }
+            | {"wall_s": round(wall, 1)}
+        ),
+        flush=True,
+    )
     if args.sanity:
         # the checkpoints are large and no longer needed
         for p in out_dir.glob("checkpoint-*"):

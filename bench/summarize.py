@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Print the markdown tables of docs/benchmarks.md from bench/results/*.json.
 
-    python3 bench/summarize.py [bench/results]
+python3 bench/summarize.py [bench/results]
 """
 
 from __future__ import annotations
@@ -10,8 +10,20 @@ import json
 import sys
 from pathlib import Path
 
-ORDER = ["seed-1gpu", "seed-repeat-1gpu", "default-1gpu", "grouped_mm-1gpu", "sdpa-1gpu", "nogc-1gpu", "mbs2-1gpu",
-         "mbs4-1gpu", "nogc-mbs2-1gpu", "seed-2gpu", "default-2gpu", "mbs2-2gpu"]
+ORDER = [
+    "seed-1gpu",
+    "seed-repeat-1gpu",
+    "default-1gpu",
+    "grouped_mm-1gpu",
+    "sdpa-1gpu",
+    "nogc-1gpu",
+    "mbs2-1gpu",
+    "mbs4-1gpu",
+    "nogc-mbs2-1gpu",
+    "seed-2gpu",
+    "default-2gpu",
+    "mbs2-2gpu",
+]
 
 
 def fmt(v, nd=1):
@@ -26,7 +38,10 @@ def batches(runs: dict) -> None:
             by_batch.setdefault(r["batch_id"], []).append((name, r))
     if not by_batch:
         return
-    print("| batch | run | config | tokens/s/GPU | vs mean seed of the batch | step (s) | alloc / reserved / nvidia-smi GiB | loss first → last | eval |")
+    print(
+        "| batch | run | config | tokens/s/GPU | vs mean seed of the batch | step (s) | "
+        "alloc / reserved / nvidia-smi GiB | loss first → last | eval |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for batch, items in by_batch.items():
         seeds = [r["tokens_per_s_per_gpu"] for _, r in items if r["config"] == "seed" and r["tokens_per_s_per_gpu"]]
@@ -35,9 +50,11 @@ def batches(runs: dict) -> None:
             d, tps = r["detail"], r["tokens_per_s_per_gpu"]
             ratio = f"{tps / base:.2f}x" if tps and base and r["config"] != "seed" else "–"
             ev = "yes" if d.get("eval") else ""
-            print(f"| {batch} | {name} | {r['config']} | {fmt(tps, 0)} | {ratio} | {fmt(r['step_time_s'], 2)} | "
-                  f"{fmt(d['torch_max_allocated_gib'])} / {fmt(d['torch_max_reserved_gib'])} / {fmt(r['peak_mem_gib'])} | "
-                  f"{fmt(r['loss_first'], 3)} → {fmt(r['loss_last'], 3)} | {ev} |")
+            print(
+                f"| {batch} | {name} | {r['config']} | {fmt(tps, 0)} | {ratio} | {fmt(r['step_time_s'], 2)} | "
+                f"{fmt(d['torch_max_allocated_gib'])} / {fmt(d['torch_max_reserved_gib'])} / {fmt(r['peak_mem_gib'])} | "
+                f"{fmt(r['loss_first'], 3)} → {fmt(r['loss_last'], 3)} | {ev} |"
+            )
     print()
 
 
@@ -49,29 +66,49 @@ def main() -> None:
     names = [n for n in ORDER if n in runs] + sorted(n for n in runs if n not in ORDER and not n.startswith("sanity"))
     base = {1: runs.get("seed-1gpu"), 2: runs.get("seed-2gpu")}
 
-    print("| run | GPUs | ZeRO | mbs x GA | grad ckpt | tokens/s/GPU | vs seed | step time (s) | MFU | peak GiB (nvidia-smi) | padding | loss first → last |")
+    print(
+        "| run | GPUs | ZeRO | mbs x GA | grad ckpt | tokens/s/GPU | vs seed | step time (s) | "
+        "MFU | peak GiB (nvidia-smi) | padding | loss first → last |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for n in names:
         r = runs[n]
         d = r["detail"]
         b = base.get(r["gpus"])
-        rel = (r["tokens_per_s_per_gpu"] / b["tokens_per_s_per_gpu"] - 1) * 100 if b and r["tokens_per_s_per_gpu"] else None
-        print(f"| {n} | {r['gpus']} | {d['deepspeed']} | {d['per_device_train_batch_size']} x {d['gradient_accumulation_steps']} "
-              f"| {d['gradient_checkpointing']} | {fmt(r['tokens_per_s_per_gpu'], 0)} | "
-              f"{'–' if rel is None or n in ('seed-1gpu', 'seed-2gpu') else f'{rel:+.0f}%'} "
-              f"| {fmt(r['step_time_s'], 2)} | {fmt(r['mfu'] * 100 if r['mfu'] else None, 1)}% | {fmt(r['peak_mem_gib'])} "
-              f"| {fmt((d['padding_fraction'] or 0) * 100, 0)}% | {fmt(r['loss_first'], 3)} → {fmt(r['loss_last'], 3)} |")
+        rel = (
+            (r["tokens_per_s_per_gpu"] / b["tokens_per_s_per_gpu"] - 1) * 100
+            if b and r["tokens_per_s_per_gpu"]
+            else None
+        )
+        print(
+            f"| {n} | {r['gpus']} | {d['deepspeed']} | {d['per_device_train_batch_size']} x {d['gradient_accumulation_steps']} "
+            f"| {d['gradient_checkpointing']} | {fmt(r['tokens_per_s_per_gpu'], 0)} | "
+            f"{'–' if rel is None or n in ('seed-1gpu', 'seed-2gpu') else f'{rel:+.0f}%'} "
+            f"| {fmt(r['step_time_s'], 2)} | {fmt(r['mfu'] * 100 if r['mfu'] else None, 1)}% | {fmt(r['peak_mem_gib'])} "
+            f"| {fmt((d['padding_fraction'] or 0) * 100, 0)}% | {fmt(r['loss_first'], 3)} → {fmt(r['loss_last'], 3)} |"
+        )
 
     print()
-    print("| run | planner gpu_mem_gib (proxy) | torch max allocated | planner − 2.5 GiB context vs allocated | torch max reserved | nvidia-smi peak | nvidia-smi / planner |")
+    print(
+        "| run | planner gpu_mem_gib (proxy) | torch max allocated | planner − 2.5 GiB context vs allocated | "
+        "torch max reserved | nvidia-smi peak | nvidia-smi / planner |"
+    )
     print("|---|---|---|---|---|---|---|")
     for n in names + sorted(n for n in runs if n.startswith("sanity")):
         r = runs[n]
         d, p = r["detail"], r["planner"]
-        plan, alloc, res, smi = p["proxy_gpu_mem_gib"], d["torch_max_allocated_gib"], d["torch_max_reserved_gib"], r["peak_mem_gib"]
+        plan, alloc, res, smi = (
+            p["proxy_gpu_mem_gib"],
+            d["torch_max_allocated_gib"],
+            d["torch_max_reserved_gib"],
+            r["peak_mem_gib"],
+        )
         err = ((plan - 2.5) / alloc - 1) * 100 if plan and alloc else None
-        print(f"| {n} ({p['proxy_deepspeed']}) | {fmt(plan)} | {fmt(alloc)} | {'–' if err is None else f'{err:+.0f}%'} | {fmt(res)} "
-              f"| {fmt(smi)} | {fmt(smi / plan if plan else None, 2)}x |")
+        print(
+            f"| {n} ({p['proxy_deepspeed']}) | {fmt(plan)} | {fmt(alloc)} | "
+            f"{'–' if err is None else f'{err:+.0f}%'} | {fmt(res)} "
+            f"| {fmt(smi)} | {fmt(smi / plan if plan else None, 2)}x |"
+        )
 
 
 if __name__ == "__main__":

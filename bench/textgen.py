@@ -9,7 +9,7 @@ only on how many, which is what make_dataset.py controls.
 from __future__ import annotations
 
 import random
-from typing import Iterator
+from collections.abc import Iterator
 
 _SYLLABLES = [c + v for c in "bcdfghjklmnprstvwxz" for v in ("a", "e", "i", "o", "u", "ai", "ou")]
 _CONNECTIVES = ["so", "then", "but", "wait", "therefore", "because", "now", "hence", "let", "check", "if", "we"]

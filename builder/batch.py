@@ -147,7 +147,10 @@ def ask(api, ep: Endpoint, row: dict[str, Any], settings: Settings) -> dict[str,
         result["reasoning"] = reasoning
     result["finish_reason"] = choice.finish_reason
     if reply.usage:
-        result["usage"] = {"prompt_tokens": reply.usage.prompt_tokens, "completion_tokens": reply.usage.completion_tokens}
+        result["usage"] = {
+            "prompt_tokens": reply.usage.prompt_tokens,
+            "completion_tokens": reply.usage.completion_tokens,
+        }
     result["latency_s"] = round(time.monotonic() - start, 3)
     return result
 
@@ -189,7 +192,9 @@ def run(ep: Endpoint, in_path: Path, out_path: Path, settings: Settings, stream=
                 results.put((index, result))
 
     # Daemon threads: on Ctrl-C the process exits without waiting for requests in flight.
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(max(1, min(settings.concurrency, len(pending))))]
+    threads = [
+        threading.Thread(target=worker, daemon=True) for _ in range(max(1, min(settings.concurrency, len(pending))))
+    ]
     for thread in threads:
         thread.start()
     records = dict(done)

@@ -88,6 +88,7 @@ def rate_key(rate: str) -> float:
 
 # -- vllm bench serve in the serving image ---------------------------------------------------------
 
+
 def _volume_source(spec, key: str, spec_dir: Path) -> str:
     vol = getattr(spec.volumes, key)
     if vol.host_path:
@@ -95,29 +96,68 @@ def _volume_source(spec, key: str, spec_dir: Path) -> str:
     return f"{spec.name}-{key.replace('_', '-')}"
 
 
-def docker_command(spec, plan, ep: Endpoint, load: Load, results: Path, spec_dir: Path, tokenizer: str | None) -> list[str]:
+def docker_command(
+    spec, plan, ep: Endpoint, load: Load, results: Path, spec_dir: Path, tokenizer: str | None
+) -> list[str]:
     from .render.compose import image_ref
 
     port = ep.root.rsplit(":", 1)[-1].split("/")[0]
     host = ep.root.split("://", 1)[-1].rsplit(":", 1)[0]
     if host in ("localhost", "0.0.0.0"):
         host = "127.0.0.1"
-    bench = ["--backend", "openai", "--base-url", f"http://{host}:{port}", "--endpoint", "/v1/completions",
-             "--model", ep.model, "--tokenizer", tokenizer or spec.model.id,
-             "--dataset-name", "random", "--random-input-len", str(load.input_len),
-             "--random-output-len", str(load.output_len), "--num-prompts", str(load.num_prompts),
-             "--ignore-eos", "--seed", str(load.seed), "--percentile-metrics", ",".join(METRICS),
-             "--metric-percentiles", ",".join(map(str, PERCENTILES)), "--save-result", "--result-dir", "/results",
-             "--disable-tqdm"]
+    bench = [
+        "--backend",
+        "openai",
+        "--base-url",
+        f"http://{host}:{port}",
+        "--endpoint",
+        "/v1/completions",
+        "--model",
+        ep.model,
+        "--tokenizer",
+        tokenizer or spec.model.id,
+        "--dataset-name",
+        "random",
+        "--random-input-len",
+        str(load.input_len),
+        "--random-output-len",
+        str(load.output_len),
+        "--num-prompts",
+        str(load.num_prompts),
+        "--ignore-eos",
+        "--seed",
+        str(load.seed),
+        "--percentile-metrics",
+        ",".join(METRICS),
+        "--metric-percentiles",
+        ",".join(map(str, PERCENTILES)),
+        "--save-result",
+        "--result-dir",
+        "/results",
+        "--disable-tqdm",
+    ]
     if load.max_concurrency:
         bench += ["--max-concurrency", str(load.max_concurrency)]
     env = dict(plan.serve.env)
     # As the caller's user, so the result files it writes into `results` are theirs (the image's own user
     # cannot write into a folder of another uid); HOME then has to be somewhere any uid can write.
-    command = ["docker", "run", "--rm", "--network", "host", "--user", f"{os.getuid()}:{os.getgid()}", "-e", "HOME=/tmp",
-               "-v", f"{_volume_source(spec, 'model_cache', spec_dir)}:{spec.volumes.model_cache.mount}",
-               "-v", f"{_volume_source(spec, 'checkpoints', spec_dir)}:{spec.volumes.checkpoints.mount}:ro",
-               "-v", f"{results.resolve()}:/results"]
+    command = [
+        "docker",
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        "--user",
+        f"{os.getuid()}:{os.getgid()}",
+        "-e",
+        "HOME=/tmp",
+        "-v",
+        f"{_volume_source(spec, 'model_cache', spec_dir)}:{spec.volumes.model_cache.mount}",
+        "-v",
+        f"{_volume_source(spec, 'checkpoints', spec_dir)}:{spec.volumes.checkpoints.mount}:ro",
+        "-v",
+        f"{results.resolve()}:/results",
+    ]
     for name, value in sorted(env.items()):
         if not name.startswith("MF_"):
             command += ["-e", f"{name}={value}"]
@@ -131,8 +171,10 @@ def run_vllm(command: list[str], ep: Endpoint, load: Load, results: Path, log=pr
     env = dict(os.environ, OPENAI_API_KEY=ep.api_key)
     env.setdefault("HF_TOKEN", "")
     env.setdefault("MODELSCOPE_API_TOKEN", "")
-    log(f"running vllm bench serve in {command[command.index('--entrypoint') + 2]} at rates {', '.join(load.rates)} "
-        f"({load.num_prompts} prompts each, {load.input_len} in / {load.output_len} out tokens)")
+    log(
+        f"running vllm bench serve in {command[command.index('--entrypoint') + 2]} at rates {', '.join(load.rates)} "
+        f"({load.num_prompts} prompts each, {load.input_len} in / {load.output_len} out tokens)"
+    )
     try:
         result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=24 * 3600)
     except FileNotFoundError:
@@ -145,14 +187,18 @@ def run_vllm(command: list[str], ep: Endpoint, load: Load, results: Path, log=pr
             runs.append(json.loads(path.read_text()))
     if result.returncode != 0 or len(runs) != len(load.rates):
         tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-12:])
-        raise PlanError([f"vllm bench serve failed (exit {result.returncode}; log {results / 'vllm-bench.log'}):\n{tail}"])
+        raise PlanError(
+            [f"vllm bench serve failed (exit {result.returncode}; log {results / 'vllm-bench.log'}):\n{tail}"]
+        )
     return runs
 
 
 # -- the built-in load generator -------------------------------------------------------------------
 
-WORDS = ("time person year way day thing man world life hand part child eye woman place work week case point "
-         "government company number group problem fact").split()
+WORDS = (
+    "time person year way day thing man world life hand part child eye woman place work week case point "
+    "government company number group problem fact"
+).split()
 
 
 def _percentile(values: list[float], pct: float) -> float:
@@ -166,8 +212,11 @@ def _percentile(values: list[float], pct: float) -> float:
 
 def _stats(name: str, seconds: list[float]) -> dict[str, float]:
     ms = [s * 1000 for s in seconds]
-    out = {f"mean_{name}_ms": statistics.fmean(ms) if ms else 0.0, f"median_{name}_ms": _percentile(ms, 50),
-           f"std_{name}_ms": statistics.pstdev(ms) if ms else 0.0}
+    out = {
+        f"mean_{name}_ms": statistics.fmean(ms) if ms else 0.0,
+        f"median_{name}_ms": _percentile(ms, 50),
+        f"std_{name}_ms": statistics.pstdev(ms) if ms else 0.0,
+    }
     for pct in PERCENTILES:
         out[f"p{pct}_{name}_ms"] = _percentile(ms, pct)
     return out
@@ -178,9 +227,15 @@ def _one(api, ep: Endpoint, prompt: str, load: Load) -> dict[str, Any]:
     first = None
     stamps: list[float] = []
     tokens = prompt_tokens = 0
-    stream = api.completions.create(model=ep.model, prompt=prompt, max_tokens=load.output_len, stream=True,
-                                    temperature=0, stream_options={"include_usage": True},
-                                    extra_body={"ignore_eos": True})
+    stream = api.completions.create(
+        model=ep.model,
+        prompt=prompt,
+        max_tokens=load.output_len,
+        stream=True,
+        temperature=0,
+        stream_options={"include_usage": True},
+        extra_body={"ignore_eos": True},
+    )
     for chunk in stream:
         now = time.perf_counter()
         if chunk.choices and chunk.choices[0].text:
@@ -191,14 +246,21 @@ def _one(api, ep: Endpoint, prompt: str, load: Load) -> dict[str, Any]:
             tokens, prompt_tokens = chunk.usage.completion_tokens, chunk.usage.prompt_tokens
     end = time.perf_counter() - start
     tokens = tokens or len(stamps)
-    return {"ttft": first if first is not None else end, "e2el": end, "tokens": tokens, "prompt_tokens": prompt_tokens,
-            "itl": [b - a for a, b in zip(stamps, stamps[1:])],
-            "tpot": (end - first) / (tokens - 1) if first is not None and tokens > 1 else None}
+    return {
+        "ttft": first if first is not None else end,
+        "e2el": end,
+        "tokens": tokens,
+        "prompt_tokens": prompt_tokens,
+        "itl": [b - a for a, b in zip(stamps, stamps[1:])],
+        "tpot": (end - first) / (tokens - 1) if first is not None and tokens > 1 else None,
+    }
 
 
 def run_builtin(ep: Endpoint, load: Load, results: Path, log=print) -> list[dict[str, Any]]:
-    log(f"running the built-in load generator at rates {', '.join(load.rates)} "
-        f"({load.num_prompts} prompts each, ~{load.input_len} words in / {load.output_len} tokens out)")
+    log(
+        f"running the built-in load generator at rates {', '.join(load.rates)} "
+        f"({load.num_prompts} prompts each, ~{load.input_len} words in / {load.output_len} tokens out)"
+    )
     api = client(ep, timeout=600, retries=0)
     rng = random.Random(load.seed)
     runs = []
@@ -209,7 +271,7 @@ def run_builtin(ep: Endpoint, load: Load, results: Path, log=print) -> list[dict
         lock = threading.Lock()
         gate = threading.Semaphore(load.max_concurrency or load.num_prompts)
 
-        def send(prompt: str) -> None:
+        def send(prompt: str, lock=lock, outcomes=outcomes, errors=errors, gate=gate) -> None:  # this rate's
             try:
                 outcome = _one(api, ep, prompt, load)
                 with lock:
@@ -235,9 +297,15 @@ def run_builtin(ep: Endpoint, load: Load, results: Path, log=print) -> list[dict
         out_tokens = sum(o["tokens"] for o in outcomes)
         in_tokens = sum(o["prompt_tokens"] for o in outcomes)
         result: dict[str, Any] = {
-            "engine": BUILTIN_ENGINE, "request_rate": rate, "num_prompts": load.num_prompts,
-            "max_concurrency": load.max_concurrency, "duration": spent, "completed": len(outcomes),
-            "failed": len(errors), "total_input_tokens": in_tokens, "total_output_tokens": out_tokens,
+            "engine": BUILTIN_ENGINE,
+            "request_rate": rate,
+            "num_prompts": load.num_prompts,
+            "max_concurrency": load.max_concurrency,
+            "duration": spent,
+            "completed": len(outcomes),
+            "failed": len(errors),
+            "total_input_tokens": in_tokens,
+            "total_output_tokens": out_tokens,
             "request_throughput": len(outcomes) / spent if spent else 0.0,
             "output_throughput": out_tokens / spent if spent else 0.0,
             "total_token_throughput": (in_tokens + out_tokens) / spent if spent else 0.0,
@@ -254,9 +322,16 @@ def run_builtin(ep: Endpoint, load: Load, results: Path, log=print) -> list[dict
 
 # -- summary ---------------------------------------------------------------------------------------
 
-SUMMARY_KEYS = ("request_rate", "completed", "failed", "duration", "request_throughput", "output_throughput",
-                "total_token_throughput", *(f"{kind}_{m}_ms" for m in METRICS
-                                            for kind in ("mean", "median", *(f"p{p}" for p in PERCENTILES))))
+SUMMARY_KEYS = (
+    "request_rate",
+    "completed",
+    "failed",
+    "duration",
+    "request_throughput",
+    "output_throughput",
+    "total_token_throughput",
+    *(f"{kind}_{m}_ms" for m in METRICS for kind in ("mean", "median", *(f"p{p}" for p in PERCENTILES))),
+)
 
 
 def summarize(runs: list[dict[str, Any]], engine: str, ep: Endpoint, load: Load) -> dict[str, Any]:
@@ -265,9 +340,16 @@ def summarize(runs: list[dict[str, Any]], engine: str, ep: Endpoint, load: Load)
         row = {key: run.get(key) for key in SUMMARY_KEYS}
         row["request_rate"] = rate
         rows.append(row)
-    return {"engine": engine, "model": ep.model, "base_url": ep.base_url, "num_prompts": load.num_prompts,
-            "input_len": load.input_len, "output_len": load.output_len, "max_concurrency": load.max_concurrency,
-            "results": rows}
+    return {
+        "engine": engine,
+        "model": ep.model,
+        "base_url": ep.base_url,
+        "num_prompts": load.num_prompts,
+        "input_len": load.input_len,
+        "output_len": load.output_len,
+        "max_concurrency": load.max_concurrency,
+        "results": rows,
+    }
 
 
 def table(summary: dict[str, Any]) -> str:
@@ -276,19 +358,37 @@ def table(summary: dict[str, Any]) -> str:
         return " / ".join("-" if v is None else f"{v:.0f}" if v >= 10 else f"{v:.1f}" for v in values)
 
     pcts = "/".join(f"p{p}" for p in PERCENTILES)
-    head = f"{'rate':>6} {'req/s':>7} {'out tok/s':>10}  {'TTFT ms ' + pcts:>24}  {'TPOT ms ' + pcts:>24}  {'ok':>4} {'failed':>6}"
+    head = (
+        f"{'rate':>6} {'req/s':>7} {'out tok/s':>10}  {'TTFT ms ' + pcts:>24}  {'TPOT ms ' + pcts:>24}  "
+        f"{'ok':>4} {'failed':>6}"
+    )
     lines = [f"engine: {summary['engine']}; model {summary['model']} at {summary['base_url']}", head]
     for row in summary["results"]:
-        lines.append(f"{row['request_rate']:>6} {row['request_throughput'] or 0:>7.2f} {row['output_throughput'] or 0:>10.1f}  "
-                     f"{cell(row, 'ttft'):>24}  {cell(row, 'tpot'):>24}  {row['completed'] or 0:>4} {row['failed'] or 0:>6}")
+        lines.append(
+            f"{row['request_rate']:>6} {row['request_throughput'] or 0:>7.2f} {row['output_throughput'] or 0:>10.1f}  "
+            f"{cell(row, 'ttft'):>24}  {cell(row, 'tpot'):>24}  {row['completed'] or 0:>4} {row['failed'] or 0:>6}"
+        )
     return "\n".join(lines)
 
 
-def run(spec, plan, ep: Endpoint, load: Load, out: Path, spec_dir: Path, engine: str = "auto",
-        tokenizer: str | None = None, log=print) -> dict[str, Any]:
+def run(
+    spec,
+    plan,
+    ep: Endpoint,
+    load: Load,
+    out: Path,
+    spec_dir: Path,
+    engine: str = "auto",
+    tokenizer: str | None = None,
+    log=print,
+) -> dict[str, Any]:
     if spec is not None and load.input_len + load.output_len > spec.serve.max_model_len:
-        raise PlanError([f"--input-len + --output-len ({load.input_len + load.output_len}) exceed serve.max_model_len "
-                         f"({spec.serve.max_model_len})"])
+        raise PlanError(
+            [
+                f"--input-len + --output-len ({load.input_len + load.output_len}) exceed serve.max_model_len "
+                f"({spec.serve.max_model_len})"
+            ]
+        )
     out.mkdir(parents=True, exist_ok=True)
     runs = None
     used = BUILTIN_ENGINE
@@ -301,7 +401,9 @@ def run(spec, plan, ep: Endpoint, load: Load, out: Path, spec_dir: Path, engine:
         except PlanError as exc:
             if engine == "vllm":
                 raise
-            log(f"{exc.problems[0]}\nfalling back to the built-in load generator (numbers from this process, not vLLM's)")
+            log(
+                f"{exc.problems[0]}\nfalling back to the built-in load generator (numbers from this process, not vLLM's)"
+            )
     if runs is None:
         runs = run_builtin(ep, load, out, log)
     summary = summarize(runs, used, ep, load)

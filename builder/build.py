@@ -92,8 +92,14 @@ def build(plan: Plan, context: Path, spec_dir: Path, which: tuple[str, ...] = IM
         tag = image_ref(plan.spec, name)
         say(f"building {tag} from {context / f'Dockerfile.{name}'}")
         start = time.monotonic()
-        docker.legacy_build(context, file=context / f"Dockerfile.{name}", tags=[tag], build_args=args,
-                            network="host", quiet=os.environ.get("MF_BUILD_QUIET") == "1")
+        docker.legacy_build(
+            context,
+            file=context / f"Dockerfile.{name}",
+            tags=[tag],
+            build_args=args,
+            network="host",
+            quiet=os.environ.get("MF_BUILD_QUIET") == "1",
+        )
         seconds[name] = time.monotonic() - start
         say(f"built {tag} in {seconds[name]:.0f} s")
     return seconds

@@ -34,8 +34,9 @@ def delta_parts(delta) -> tuple[str, str]:
     return reasoning, delta.content or ""
 
 
-def answer(api, ep: Endpoint, messages: list[dict], out, style: Style, max_tokens: int | None,
-           temperature: float | None) -> tuple[str, dict]:
+def answer(
+    api, ep: Endpoint, messages: list[dict], out, style: Style, max_tokens: int | None, temperature: float | None
+) -> tuple[str, dict]:
     """Stream one reply to `out`; returns (content, stats)."""
     kwargs = {"model": ep.model, "messages": messages, "stream": True, "stream_options": {"include_usage": True}}
     if max_tokens:
@@ -94,8 +95,15 @@ def answer(api, ep: Endpoint, messages: list[dict], out, style: Style, max_token
     return "".join(content), stats
 
 
-def run(ep: Endpoint, *, system: str | None = None, max_tokens: int | None = None, temperature: float | None = None,
-        stdin=None, out=None) -> int:
+def run(
+    ep: Endpoint,
+    *,
+    system: str | None = None,
+    max_tokens: int | None = None,
+    temperature: float | None = None,
+    stdin=None,
+    out=None,
+) -> int:
     stdin = stdin or sys.stdin
     out = out or sys.stdout
     style = Style(out)
@@ -109,7 +117,9 @@ def run(ep: Endpoint, *, system: str | None = None, max_tokens: int | None = Non
     if served and ep.model not in served:
         out.write(f"error: the server serves {', '.join(served)}, not {ep.model!r} (pass --model)\n")
         return 1
-    out.write(f"chatting with {ep.model} at {ep.root}  (/reset clears, /exit or Ctrl-D quits, Ctrl-C stops an answer)\n")
+    out.write(
+        f"chatting with {ep.model} at {ep.root}  (/reset clears, /exit or Ctrl-D quits, Ctrl-C stops an answer)\n"
+    )
     out.flush()
     while True:
         try:

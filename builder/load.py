@@ -63,14 +63,20 @@ def load_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> 
 def _resolve_relative_paths(data: Any, base: Path) -> None:
     """Host paths in the spec are relative to the spec file, wherever the command runs from."""
     model = data.get("model") if isinstance(data, dict) else None
-    if isinstance(model, dict) and isinstance(model.get("config_path"), str) and not Path(model["config_path"]).is_absolute():
+    if (
+        isinstance(model, dict)
+        and isinstance(model.get("config_path"), str)
+        and not Path(model["config_path"]).is_absolute()
+    ):
         model["config_path"] = str(base / model["config_path"])
 
 
 def validate(data: Any, sources: dict[str, str] | None = None, default_source: str = "") -> Spec:
     sources = sources or {}
     if not isinstance(data, dict):
-        raise SpecError([Problem("", "the spec must be a mapping of sections (name, model, train, ...)", default_source)])
+        raise SpecError(
+            [Problem("", "the spec must be a mapping of sections (name, model, train, ...)", default_source)]
+        )
     try:
         return Spec.model_validate(data)
     except ValidationError as exc:
@@ -85,21 +91,27 @@ def _read_yaml(path: Path) -> tuple[Any, dict[str, int]]:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise SpecError([Problem("", f"spec file not found (pass -f PATH, or run from the folder holding it)", str(path))]) from None
+        raise SpecError(
+            [Problem("", "spec file not found (pass -f PATH, or run from the folder holding it)", str(path))]
+        ) from None
     except OSError as exc:
         raise SpecError([Problem("", f"cannot read the spec: {exc.strerror}", str(path))]) from None
     if len(raw) > MAX_SPEC_BYTES:
-        raise SpecError([Problem("", f"spec is {len(raw)} bytes; more than {MAX_SPEC_BYTES} is surely a mistake", str(path))])
+        raise SpecError(
+            [Problem("", f"spec is {len(raw)} bytes; more than {MAX_SPEC_BYTES} is surely a mistake", str(path))]
+        )
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise SpecError([Problem("", f"not UTF-8 text (byte {exc.start})", str(path))]) from None
     if "\x00" in text:
-        raise SpecError([Problem("", "the spec holds a NUL byte", f"{path}:{text[:text.index(chr(0))].count(chr(10)) + 1}")])
+        raise SpecError(
+            [Problem("", "the spec holds a NUL byte", f"{path}:{text[: text.index(chr(0))].count(chr(10)) + 1}")]
+        )
     try:
         node = yaml.compose(text, Loader=_Loader)
     except yaml.reader.ReaderError as exc:  # its str() is two lines and names no line of the file
-        where = f"{path}:{text[:exc.position].count(chr(10)) + 1}"
+        where = f"{path}:{text[: exc.position].count(chr(10)) + 1}"
         char = f"U+{exc.character:04X}" if isinstance(exc.character, int) else repr(exc.character)
         raise SpecError([Problem("", f"invalid YAML: unacceptable character {char} ({exc.reason})", where)]) from None
     except yaml.YAMLError as exc:
@@ -131,17 +143,33 @@ def _to_python(node: yaml.Node, dotted: str, lines: dict[str, int], path: Path, 
             key = key_node.value
             child = f"{dotted}.{key}" if dotted else key
             if key in result:
-                raise SpecError([Problem(child, "duplicate key (the earlier value would be silently lost)",
-                                         f"{path}:{key_node.start_mark.line + 1}")])
+                raise SpecError(
+                    [
+                        Problem(
+                            child,
+                            "duplicate key (the earlier value would be silently lost)",
+                            f"{path}:{key_node.start_mark.line + 1}",
+                        )
+                    ]
+                )
             lines[child] = key_node.start_mark.line + 1
             result[key] = _to_python(value_node, child, lines, path, depth + 1, seen)
         return result
     if isinstance(node, yaml.SequenceNode):
-        return [_to_python(item, f"{dotted}.{i}" if dotted else str(i), lines, path, depth + 1, seen)
-                for i, item in enumerate(node.value)]
+        return [
+            _to_python(item, f"{dotted}.{i}" if dotted else str(i), lines, path, depth + 1, seen)
+            for i, item in enumerate(node.value)
+        ]
     if node.tag in NUMBER_TAGS and len(node.value) > MAX_NUMBER_CHARS:
-        raise SpecError([Problem(dotted, f"a number of {len(node.value):,} characters; more than {MAX_NUMBER_CHARS} "
-                                         "is surely a mistake", where)])
+        raise SpecError(
+            [
+                Problem(
+                    dotted,
+                    f"a number of {len(node.value):,} characters; more than {MAX_NUMBER_CHARS} is surely a mistake",
+                    where,
+                )
+            ]
+        )
     try:
         return yaml.constructor.SafeConstructor().construct_object(node, deep=True)
     except yaml.YAMLError as exc:
@@ -149,8 +177,15 @@ def _to_python(node: yaml.Node, dotted: str, lines: dict[str, int], path: Path, 
     except Exception as exc:  # noqa: BLE001 - PyYAML's constructors on user text: ValueError (2001-13-45, !!int x),
         # KeyError (!!bool maybe), AttributeError (!!timestamp x), IndexError (!!int with no value), ...
         tag = node.tag.rsplit(":", 1)[-1]
-        raise SpecError([Problem(dotted, f"cannot read {node.value[:40]!r} as a YAML {tag} ({type(exc).__name__}: "
-                                         f"{str(exc)[:80]})", where)]) from None
+        raise SpecError(
+            [
+                Problem(
+                    dotted,
+                    f"cannot read {node.value[:40]!r} as a YAML {tag} ({type(exc).__name__}: {str(exc)[:80]})",
+                    where,
+                )
+            ]
+        ) from None
 
 
 def _parse_override(text: str, index: int) -> tuple[str, Any]:
@@ -228,7 +263,9 @@ def _short(value: Any, limit: int = 120) -> str:
 
 def _is_union_tag(part: Any) -> bool:
     # pydantic adds union member names ('int', "literal['auto']") to loc; users never wrote those.
-    return isinstance(part, str) and (part in {"int", "bool", "str", "float"} or part.startswith(("literal[", "function-")))
+    return isinstance(part, str) and (
+        part in {"int", "bool", "str", "float"} or part.startswith(("literal[", "function-"))
+    )
 
 
 def _nearest_source(dotted: str, sources: dict[str, str], default_source: str) -> str:

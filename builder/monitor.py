@@ -27,9 +27,10 @@ import sys
 import tarfile
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from .errors import PlanError
 
@@ -40,6 +41,7 @@ SNAPSHOT_MAX_FILE = "-8M"  # find -size: files the snapshot copies out of a volu
 
 
 # -- values ---------------------------------------------------------------------------------------
+
 
 def number(value: Any) -> float | None:
     """ms-swift logs numbers, or numbers as strings ('4.7', '1e-05', '35%'); anything else is None."""
@@ -110,6 +112,7 @@ def fmt(value: float | None, digits: int = 4) -> str:
 
 # -- the run ---------------------------------------------------------------------------------------
 
+
 @dataclass
 class Point:
     """One logging step, numbers parsed."""
@@ -165,10 +168,17 @@ class RunState:
     def to_dict(self) -> dict[str, Any]:
         latest = self.latest
         return {
-            "label": self.label, "where": self.where, "source": self.source,
-            "step": self.step, "max_steps": self.max_steps, "fraction": self.fraction,
-            "elapsed_s": self.elapsed_s, "remaining_s": self.remaining_s, "seconds_per_step": self.seconds_per_step,
-            "finished": self.finished, "train_runtime_s": self.train_runtime_s,
+            "label": self.label,
+            "where": self.where,
+            "source": self.source,
+            "step": self.step,
+            "max_steps": self.max_steps,
+            "fraction": self.fraction,
+            "elapsed_s": self.elapsed_s,
+            "remaining_s": self.remaining_s,
+            "seconds_per_step": self.seconds_per_step,
+            "finished": self.finished,
+            "train_runtime_s": self.train_runtime_s,
             "loss": latest.loss if latest else None,
             "learning_rate": latest.learning_rate if latest else None,
             "grad_norm": latest.grad_norm if latest else None,
@@ -178,7 +188,8 @@ class RunState:
             "points": len(self.points),
             "checkpoints": [{"step": c.step, "path": c.path, "complete": c.complete} for c in self.checkpoints],
             "last_checkpoint": self.last_checkpoint.path if self.last_checkpoint else None,
-            "merged_from": self.merged_from, "merged_current": self.merged_current,
+            "merged_from": self.merged_from,
+            "merged_current": self.merged_current,
             "updated_s_ago": self.updated_s_ago,
         }
 
@@ -218,9 +229,16 @@ def _point(entry: dict[str, Any], step: int) -> Point:
     for key, value in entry.items():
         if "tokens_per_second" in key or "tokens/s" in key:
             tokens = number(value)
-    return Point(step=step, loss=number(entry.get("loss")), learning_rate=number(entry.get("learning_rate")),
-                 grad_norm=number(entry.get("grad_norm")), epoch=number(entry.get("epoch")),
-                 token_acc=number(entry.get("token_acc")), eval_loss=number(entry.get("eval_loss")), tokens_per_s=tokens)
+    return Point(
+        step=step,
+        loss=number(entry.get("loss")),
+        learning_rate=number(entry.get("learning_rate")),
+        grad_norm=number(entry.get("grad_norm")),
+        epoch=number(entry.get("epoch")),
+        token_acc=number(entry.get("token_acc")),
+        eval_loss=number(entry.get("eval_loss")),
+        tokens_per_s=tokens,
+    )
 
 
 def parse_logging(text: str, state: RunState) -> None:
@@ -347,6 +365,7 @@ def read_run(run: Path, label: str | None = None, shown_as: str | None = None) -
 
 # -- where the run lives ---------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Target:
     """A run folder: on the host (volume None), or `path` inside the named Docker volume."""
@@ -363,13 +382,21 @@ class Target:
 
 def volume_mountpoint(volume: str) -> Path:
     try:
-        result = subprocess.run(["docker", "volume", "inspect", "--format", "{{.Mountpoint}}", volume],
-                                capture_output=True, text=True, timeout=60)
+        result = subprocess.run(
+            ["docker", "volume", "inspect", "--format", "{{.Mountpoint}}", volume],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     except FileNotFoundError:
         raise PlanError(["the docker CLI is not installed: cannot read a Docker volume"]) from None
     if result.returncode != 0:
-        raise PlanError([f"docker volume {volume!r}: {result.stderr.strip() or 'not found'} "
-                         "(no training has run with this spec yet? `docker volume ls` lists them)"])
+        raise PlanError(
+            [
+                f"docker volume {volume!r}: {result.stderr.strip() or 'not found'} "
+                "(no training has run with this spec yet? `docker volume ls` lists them)"
+            ]
+        )
     return Path(result.stdout.strip())
 
 
@@ -382,15 +409,35 @@ def _readable(folder: Path) -> bool:
 
 def snapshot(volume: str, path: str, image: str, dest: Path) -> Path:
     """Copy the run's small files (logs, states, configs; not weights) out of a volume via a container."""
-    script = ('cd "/c/$1" 2> /dev/null || { echo "no folder $1 on the volume" >&2; exit 3; }; '
-              f'find . -maxdepth 2 \\( -type d -o -type l -o \\( -type f -size {SNAPSHOT_MAX_FILE} \\) \\) -print0 '
-              '| tar -c --null --no-recursion -T - -f -')
-    command = ["docker", "run", "--rm", "--network", "none", "-v", f"{volume}:/c:ro", "--entrypoint", "sh", image,
-               "-c", script, "sh", path.strip("/")]
+    script = (
+        'cd "/c/$1" 2> /dev/null || { echo "no folder $1 on the volume" >&2; exit 3; }; '
+        f"find . -maxdepth 2 \\( -type d -o -type l -o \\( -type f -size {SNAPSHOT_MAX_FILE} \\) \\) -print0 "
+        "| tar -c --null --no-recursion -T - -f -"
+    )
+    command = [
+        "docker",
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        f"{volume}:/c:ro",
+        "--entrypoint",
+        "sh",
+        image,
+        "-c",
+        script,
+        "sh",
+        path.strip("/"),
+    ]
     result = subprocess.run(command, capture_output=True, timeout=300)
     if result.returncode != 0:
-        raise PlanError([f"cannot read {volume}:/{path.strip('/')} through {image}: "
-                         f"{result.stderr.decode(errors='replace').strip()[-400:]}"])
+        raise PlanError(
+            [
+                f"cannot read {volume}:/{path.strip('/')} through {image}: "
+                f"{result.stderr.decode(errors='replace').strip()[-400:]}"
+            ]
+        )
     with tarfile.open(fileobj=io.BytesIO(result.stdout)) as archive:
         for member in archive.getmembers():
             try:
@@ -413,8 +460,12 @@ def local(target: Target, via: str = "auto") -> Iterator[Path]:
             yield folder
             return
         if via == "mountpoint":
-            raise PlanError([f"cannot read the volume's mountpoint {mount} (not root, or the engine runs elsewhere): "
-                             "use --via container"])
+            raise PlanError(
+                [
+                    f"cannot read the volume's mountpoint {mount} (not root, or the engine runs elsewhere): "
+                    "use --via container"
+                ]
+            )
     if not target.image:
         raise PlanError([f"reading volume {target.volume!r} needs an image to run (pass --image, or a spec)"])
     with tempfile.TemporaryDirectory(prefix="modelforge-run-") as tmp:
@@ -425,10 +476,15 @@ def read_target(target: Target, via: str = "auto") -> RunState:
     with local(target, via) as folder:
         if not folder.is_dir():
             where = target.shown_as
-            raise PlanError([f"no run folder at {where} (has training started? `modelforge status` with no "
-                             "RUN_DIR reads the spec's run)"])
-        return read_run(folder, label=target.label or Path(target.path.rstrip("/")).name or target.path,
-                        shown_as=target.shown_as)
+            raise PlanError(
+                [
+                    f"no run folder at {where} (has training started? `modelforge status` with no "
+                    "RUN_DIR reads the spec's run)"
+                ]
+            )
+        return read_run(
+            folder, label=target.label or Path(target.path.rstrip("/")).name or target.path, shown_as=target.shown_as
+        )
 
 
 # -- GPUs ------------------------------------------------------------------------------------------
@@ -466,14 +522,19 @@ def gpu_usage() -> list[Gpu] | None:
     if not binary:
         return None
     try:
-        result = subprocess.run([binary, f"--query-gpu={GPU_QUERY}", "--format=csv,noheader,nounits"],
-                                capture_output=True, text=True, timeout=20)
+        result = subprocess.run(
+            [binary, f"--query-gpu={GPU_QUERY}", "--format=csv,noheader,nounits"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return parse_nvidia_smi(result.stdout) if result.returncode == 0 else None
 
 
 # -- display ---------------------------------------------------------------------------------------
+
 
 def bar(fraction: float | None, width: int = 30) -> str:
     if fraction is None:
@@ -507,7 +568,9 @@ def render(state: RunState, gpus: list[Gpu] | None = None) -> str:
         if latest:
             first = next(p.loss for p in state.points if p.loss is not None)
             lowest = min(p.loss for p in state.points if p.loss is not None)
-            lines.append(f"loss        {fmt(latest.loss)}   (step {latest.step}; first {fmt(first)}, lowest {fmt(lowest)})")
+            lines.append(
+                f"loss        {fmt(latest.loss)}   (step {latest.step}; first {fmt(first)}, lowest {fmt(lowest)})"
+            )
             extra = f"lr          {fmt(latest.learning_rate)}   grad norm {fmt(latest.grad_norm)}"
             if latest.epoch is not None:
                 extra += f"   epoch {latest.epoch:.3g}"
@@ -529,17 +592,29 @@ def render(state: RunState, gpus: list[Gpu] | None = None) -> str:
         lines.append(f"merged      {state.where}/{MERGED_DIR}   (from {state.merged_from}; {note})")
     if gpus:
         for gpu in gpus:
-            mem = (f"{gpu.mem_used_mib / 1024:.1f}/{gpu.mem_total_mib / 1024:.1f} GiB"
-                   if gpu.mem_used_mib is not None and gpu.mem_total_mib else "? GiB")
+            mem = (
+                f"{gpu.mem_used_mib / 1024:.1f}/{gpu.mem_total_mib / 1024:.1f} GiB"
+                if gpu.mem_used_mib is not None and gpu.mem_total_mib
+                else "? GiB"
+            )
             util = f"{gpu.util_pct:.0f}%" if gpu.util_pct is not None else "?"
             more = f"   {gpu.power_w:.0f} W" if gpu.power_w is not None else ""
             more += f"   {gpu.temp_c:.0f} C" if gpu.temp_c is not None else ""
-            lines.append(f"gpu {gpu.index:<7} {bar((gpu.util_pct or 0) / 100, 10)} util {util:>4}   mem {mem}{more}   {gpu.name}")
+            lines.append(
+                f"gpu {gpu.index:<7} {bar((gpu.util_pct or 0) / 100, 10)} util {util:>4}   mem {mem}{more}   {gpu.name}"
+            )
     return "\n".join(lines)
 
 
-def status(target: Target, *, via: str = "auto", as_json: bool = False, watch: float | None = None,
-           stream=None, max_rounds: int | None = None) -> int:
+def status(
+    target: Target,
+    *,
+    via: str = "auto",
+    as_json: bool = False,
+    watch: float | None = None,
+    stream=None,
+    max_rounds: int | None = None,
+) -> int:
     """Print the run's status once, or every `watch` seconds until it finishes (or Ctrl-C)."""
     stream = stream or sys.stdout
     rounds = 0
@@ -575,6 +650,7 @@ def status(target: Target, *, via: str = "auto", as_json: bool = False, watch: f
 
 # -- from the command line -------------------------------------------------------------------------
 
+
 def spec_run(spec, spec_file: str | Path) -> Target:
     """The spec's run folder: on the checkpoint volume (compose default) or its host folder."""
     from .plan.commands import volume_name
@@ -597,8 +673,14 @@ def targets(run_dirs: list[str], volume: str | None, image: str | None, spec, sp
             raise PlanError([f"no RUN_DIR given and no spec at {spec_file}: pass a run folder (or -f SPEC)"])
         default = spec_run(spec, spec_file)
         if volume:
-            return [Target(default.path if default.volume else spec.train.run_name, volume=volume,
-                           image=image or default.image, label=default.label)]
+            return [
+                Target(
+                    default.path if default.volume else spec.train.run_name,
+                    volume=volume,
+                    image=image or default.image,
+                    label=default.label,
+                )
+            ]
         return [Target(default.path, default.volume, image or default.image, default.label)]
     from .plan.commands import volume_name
     from .render.compose import image_ref
@@ -609,11 +691,16 @@ def targets(run_dirs: list[str], volume: str | None, image: str | None, spec, sp
     for run_dir in run_dirs:
         inside = run_dir
         if mount and (run_dir == mount or run_dir.startswith(mount + "/")):
-            inside = run_dir[len(mount):].strip("/")
+            inside = run_dir[len(mount) :].strip("/")
         if volume:
             found.append(Target(inside.strip("/"), volume=volume, image=default_image))
-        elif not Path(run_dir).exists() and spec is not None and mount and inside != run_dir \
-                and not spec.volumes.checkpoints.host_path:
+        elif (
+            not Path(run_dir).exists()
+            and spec is not None
+            and mount
+            and inside != run_dir
+            and not spec.volumes.checkpoints.host_path
+        ):
             # A container path like /checkpoints/run: read it from the spec's checkpoint volume.
             found.append(Target(inside, volume=volume_name(spec, "checkpoints"), image=default_image))
         else:

@@ -18,18 +18,32 @@ COMMANDS = ("status", "plot", "chat", "batch", "bench-serve")
 
 def add_parsers(sub, common: argparse.ArgumentParser) -> None:
     def run_source(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--volume", help="the RUN_DIRs are folders on this Docker volume (default for no RUN_DIR: "
-                                        "the spec's checkpoint volume, <name>-checkpoints)")
-        p.add_argument("--via", choices=["auto", "mountpoint", "container"], default="auto",
-                       help="read a volume through its mountpoint (needs root on the engine's host) or a throwaway "
-                            "container (default: the mountpoint when readable)")
+        p.add_argument(
+            "--volume",
+            help="the RUN_DIRs are folders on this Docker volume (default for no RUN_DIR: "
+            "the spec's checkpoint volume, <name>-checkpoints)",
+        )
+        p.add_argument(
+            "--via",
+            choices=["auto", "mountpoint", "container"],
+            default="auto",
+            help="read a volume through its mountpoint (needs root on the engine's host) or a throwaway "
+            "container (default: the mountpoint when readable)",
+        )
         p.add_argument("--image", help="image for --via container (default: the spec's training image)")
 
     p = sub.add_parser("status", parents=[common], help="where training stands: progress, ETA, loss, checkpoints, GPUs")
     p.add_argument("run_dirs", nargs="?", metavar="RUN_DIR", help="the run's output folder (default: the spec's)")
     run_source(p)
-    p.add_argument("--watch", nargs="?", type=float, const=5.0, default=None, metavar="SECONDS",
-                   help="refresh every SECONDS (default 5) until the run finishes; Ctrl-C stops")
+    p.add_argument(
+        "--watch",
+        nargs="?",
+        type=float,
+        const=5.0,
+        default=None,
+        metavar="SECONDS",
+        help="refresh every SECONDS (default 5) until the run finishes; Ctrl-C stops",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
     p = sub.add_parser("plot", parents=[common], help="PNG of loss and learning rate against steps, runs overlaid")
@@ -42,8 +56,9 @@ def add_parsers(sub, common: argparse.ArgumentParser) -> None:
         p.add_argument("--url", help="server base URL (default: http://127.0.0.1:<serve.port>/v1 from the spec)")
         p.add_argument("--model", help="model name (default: the spec's served name)")
 
-    p = sub.add_parser("chat", parents=[common], help="chat with the running server in this terminal (streamed; "
-                                                      "key from VLLM_API_KEY)")
+    p = sub.add_parser(
+        "chat", parents=[common], help="chat with the running server in this terminal (streamed; key from VLLM_API_KEY)"
+    )
     server(p)
     p.add_argument("--system", help="system prompt")
     p.add_argument("--max-tokens", type=int, default=None)
@@ -60,18 +75,25 @@ def add_parsers(sub, common: argparse.ArgumentParser) -> None:
     p.add_argument("--retries", type=int, default=2, help="retries per request on connection errors, 429 and 5xx")
     p.add_argument("--limit", type=int, default=None, help=argparse.SUPPRESS)
 
-    p = sub.add_parser("bench-serve", parents=[common], help="load-test the running server (vllm bench serve) at a "
-                                                              "few request rates")
+    p = sub.add_parser(
+        "bench-serve", parents=[common], help="load-test the running server (vllm bench serve) at a few request rates"
+    )
     server(p)
-    p.add_argument("--rates", default="1,4,16,inf", help="request rates per second, comma-separated (default 1,4,16,inf)")
+    p.add_argument(
+        "--rates", default="1,4,16,inf", help="request rates per second, comma-separated (default 1,4,16,inf)"
+    )
     p.add_argument("--num-prompts", type=int, default=100, help="requests per rate (default 100)")
     p.add_argument("--input-len", type=int, default=512, help="prompt tokens (default 512)")
     p.add_argument("--output-len", type=int, default=128, help="generated tokens (default 128)")
     p.add_argument("--max-concurrency", type=int, default=None, help="cap on requests in flight")
     p.add_argument("--tokenizer", help="tokenizer for the random prompts (default: the spec's base model)")
-    p.add_argument("--engine", choices=["auto", "vllm", "builtin"], default="auto",
-                   help="vllm: `vllm bench serve` in the serving image; builtin: this process; auto: vllm, "
-                        "then builtin if that fails")
+    p.add_argument(
+        "--engine",
+        choices=["auto", "vllm", "builtin"],
+        default="auto",
+        help="vllm: `vllm bench serve` in the serving image; builtin: this process; auto: vllm, "
+        "then builtin if that fails",
+    )
     p.add_argument("-o", "--out", help="results folder (default: bench-serve/<name>-<time>)")
 
 
@@ -135,12 +157,21 @@ def _dispatch(args: argparse.Namespace) -> int:
         if args.concurrency < 1:
             raise PlanError(["--concurrency must be at least 1"])
         ep = endpoint(spec, args.url, args.model)
-        settings = batch.Settings(concurrency=args.concurrency, max_tokens=args.max_tokens, temperature=args.temperature,
-                                  system=args.system, retries=args.retries, limit=args.limit)
+        settings = batch.Settings(
+            concurrency=args.concurrency,
+            max_tokens=args.max_tokens,
+            temperature=args.temperature,
+            system=args.system,
+            retries=args.retries,
+            limit=args.limit,
+        )
         counts = batch.run(ep, Path(args.input), Path(args.output), settings)
-        print(f"{counts['rows']} rows: {counts['already_done']} answered before, {counts['answered']} now, "
-              f"{counts['failed']} failed" + (" (rerun to ask them again)" if counts["failed"] else "")
-              + f"; {args.output} is in input order")
+        print(
+            f"{counts['rows']} rows: {counts['already_done']} answered before, {counts['answered']} now, "
+            f"{counts['failed']} failed"
+            + (" (rerun to ask them again)" if counts["failed"] else "")
+            + f"; {args.output} is in input order"
+        )
         return 1 if counts["failed"] or counts["missing"] else 0
     if command == "bench-serve":
         from . import benchserve
@@ -151,8 +182,9 @@ def _dispatch(args: argparse.Namespace) -> int:
 
             plan = make_plan(spec)
         ep = endpoint(spec, args.url, args.model)
-        load = benchserve.Load(benchserve.parse_rates(args.rates), args.num_prompts, args.input_len, args.output_len,
-                               args.max_concurrency)
+        load = benchserve.Load(
+            benchserve.parse_rates(args.rates), args.num_prompts, args.input_len, args.output_len, args.max_concurrency
+        )
         name = spec.name if spec is not None else "server"
         out = Path(args.out) if args.out else Path("bench-serve") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
         spec_dir = Path(args.file).resolve().parent

@@ -34,8 +34,16 @@ def figure(runs: list[RunState], title: str | None = None):
         loss_ax.plot(steps, [p.loss for p in run.points if p.loss is not None], color=color, linewidth=1.6, label=label)
         evals = [p for p in run.points if p.eval_loss is not None]
         if evals:
-            loss_ax.plot([p.step for p in evals], [p.eval_loss for p in evals], color=color, linestyle="--",
-                         marker="o", markersize=3, linewidth=1, label=f"{label} (eval)")
+            loss_ax.plot(
+                [p.step for p in evals],
+                [p.eval_loss for p in evals],
+                color=color,
+                linestyle="--",
+                marker="o",
+                markersize=3,
+                linewidth=1,
+                label=f"{label} (eval)",
+            )
         lrs = [p for p in run.points if p.learning_rate is not None]
         if lrs:
             lr_ax.plot([p.step for p in lrs], [p.learning_rate for p in lrs], color=color, linewidth=1.4, label=label)
@@ -48,7 +56,9 @@ def figure(runs: list[RunState], title: str | None = None):
     lr_ax.set_xlabel("step")
     lr_ax.grid(True, alpha=0.3)
     lr_ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
-    fig.suptitle(title or ("training loss: " + ", ".join(labels) if len(labels) <= 3 else f"training loss, {len(labels)} runs"))
+    fig.suptitle(
+        title or ("training loss: " + ", ".join(labels) if len(labels) <= 3 else f"training loss, {len(labels)} runs")
+    )
     return fig
 
 

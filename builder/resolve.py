@@ -23,8 +23,26 @@ from .plan import Plan
 
 # CPython of the base image's distribution: what `apt-get install python3` gives there.
 BASE_PYTHON = {"ubuntu24.04": "3.12", "ubuntu22.04": "3.10", "bookworm": "3.11", "trixie": "3.13"}
-NOTABLE = ("torch", "vllm", "ms-swift", "deepspeed", "transformers", "peft", "trl", "accelerate", "flashinfer-python",
-           "xgrammar", "flash-attn-4", "nvidia-cutlass-dsl", "quack-kernels", "nvidia-cublas", "nvidia-nccl-cu13", "nvidia-cudnn-cu13", "triton", "modelscope")
+NOTABLE = (
+    "torch",
+    "vllm",
+    "ms-swift",
+    "deepspeed",
+    "transformers",
+    "peft",
+    "trl",
+    "accelerate",
+    "flashinfer-python",
+    "xgrammar",
+    "flash-attn-4",
+    "nvidia-cutlass-dsl",
+    "quack-kernels",
+    "nvidia-cublas",
+    "nvidia-nccl-cu13",
+    "nvidia-cudnn-cu13",
+    "triton",
+    "modelscope",
+)
 
 
 def python_for(base_image: str) -> str:
@@ -37,8 +55,14 @@ def python_for(base_image: str) -> str:
 def requirements(plan: Plan, which: str) -> list[str]:
     stack = plan.spec.stack
     if which == "train":
-        return [stack.torch, *([stack.deepspeed] if stack.deepspeed else []), stack.ms_swift,
-                *([stack.transformers] if stack.transformers else []), *stack.train_extras, *stack.flash_attn]
+        return [
+            stack.torch,
+            *([stack.deepspeed] if stack.deepspeed else []),
+            stack.ms_swift,
+            *([stack.transformers] if stack.transformers else []),
+            *stack.train_extras,
+            *stack.flash_attn,
+        ]
     return [stack.torch, stack.vllm, *stack.serve_extras]
 
 
@@ -56,9 +80,22 @@ def resolve(plan: Plan, which: str) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "requirements.in").write_text("\n".join(reqs) + "\n")
         lock = Path(tmp) / "requirements.txt"
-        argv = [_uv(), "pip", "compile", str(Path(tmp) / "requirements.in"), "-o", str(lock), "--quiet",
-                "--python-version", python, "--python-platform", "x86_64-manylinux_2_28", "--native-tls",
-                "--no-header", "--no-annotate"]
+        argv = [
+            _uv(),
+            "pip",
+            "compile",
+            str(Path(tmp) / "requirements.in"),
+            "-o",
+            str(lock),
+            "--quiet",
+            "--python-version",
+            python,
+            "--python-platform",
+            "x86_64-manylinux_2_28",
+            "--native-tls",
+            "--no-header",
+            "--no-annotate",
+        ]
         if plan.spec.build.pip_index_url:
             argv += ["--index-url", plan.spec.build.pip_index_url]
         for url in plan.spec.build.pip_extra_index_urls:
@@ -67,11 +104,24 @@ def resolve(plan: Plan, which: str) -> dict:
         result = subprocess.run(argv, capture_output=True, text=True, env=dict(os.environ, UV_NO_CONFIG="1"))
         seconds = round(time.monotonic() - start, 1)
         if result.returncode != 0:
-            return {"image": which, "ok": False, "python": python, "requirements": reqs,
-                    "errors": result.stderr.strip().splitlines()[-8:]}
+            return {
+                "image": which,
+                "ok": False,
+                "python": python,
+                "requirements": reqs,
+                "errors": result.stderr.strip().splitlines()[-8:],
+            }
         text = lock.read_text()
     pins = dict(re.findall(r"^([A-Za-z0-9._-]+)==([^\s;]+)", text, flags=re.M))
     pins = {name.lower(): version for name, version in pins.items()}
-    return {"image": which, "ok": True, "python": python, "base": base, "requirements": reqs,
-            "packages": len(pins), "seconds": seconds,
-            "versions": {name: pins[name] for name in NOTABLE if name in pins}, "lock": text}
+    return {
+        "image": which,
+        "ok": True,
+        "python": python,
+        "base": base,
+        "requirements": reqs,
+        "packages": len(pins),
+        "seconds": seconds,
+        "versions": {name: pins[name] for name in NOTABLE if name in pins},
+        "lock": text,
+    }

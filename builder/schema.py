@@ -17,8 +17,11 @@ SCHEMA_LINE = f"# yaml-language-server: $schema={SCHEMA_FILE}"
 
 def schema() -> dict:
     doc = Spec.model_json_schema()
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema",
-            "title": "ModelForge spec (modelforge.yaml)", **{k: v for k, v in doc.items() if k != "title"}}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "ModelForge spec (modelforge.yaml)",
+        **{k: v for k, v in doc.items() if k != "title"},
+    }
 
 
 def schema_text() -> str:

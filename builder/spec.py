@@ -9,16 +9,15 @@ are held to strict patterns, because a newline there would be a new instruction.
 from __future__ import annotations
 
 import re
-
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 # Versions and image references land on Dockerfile ARG lines: no spaces, quotes or newlines.
 Version = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9.+!_-]*$", max_length=64)]
-ImageRef = Annotated[
-    str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._/:@-]*$", max_length=255)
-]
+ImageRef = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._/:@-]*$", max_length=255)]
+
+
 # A base image, optionally pinned by digest (name:tag@sha256:<64 hex>): the digest, not the tag, is what a
 # rebuild gets, so a pinned base makes the images reproducible.
 def _base_image(value: str) -> str:
@@ -26,8 +25,10 @@ def _base_image(value: str) -> str:
     if not re.fullmatch(r"[a-z0-9][a-z0-9._/:-]*", name):
         raise ValueError(f"{value!r} is not an image name (lowercase name[:tag], optionally @sha256:<digest>)")
     if at and not re.fullmatch(r"sha256:[0-9a-f]{64}", digest):
-        raise ValueError(f"the digest {digest!r} must be sha256: followed by 64 lowercase hex characters "
-                         "(docker buildx imagetools inspect NAME:TAG shows it)")
+        raise ValueError(
+            f"the digest {digest!r} must be sha256: followed by 64 lowercase hex characters "
+            "(docker buildx imagetools inspect NAME:TAG shows it)"
+        )
     return value
 
 
@@ -40,12 +41,14 @@ PackageSpec = Annotated[
 Url = Annotated[str, StringConstraints(pattern=r"^(https?|file)://[^\s'\"\\`$@/]*(/[^\s'\"\\`$]*)?$", max_length=1024)]
 ContainerPath = Annotated[str, StringConstraints(pattern=r"^/[A-Za-z0-9._/-]*$", max_length=1024)]
 Quantity = Annotated[str, StringConstraints(pattern=r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|K|M|G|T|P)?$")]
-ArgValue = Union[str, int, float, bool]
+ArgValue = str | int | float | bool
 EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=128)]
 SECRET_WORDS = ("TOKEN", "SECRET", "PASSWORD", "API_KEY", "APIKEY", "CREDENTIAL")
 # The shapes of real tokens (Hugging Face, OpenAI-style sk-, ModelScope, GitHub, AWS): a secret whatever its name.
-SECRET_VALUE = re.compile(r"(?<![A-Za-z0-9])(hf_[A-Za-z0-9]{30,}|sk-[A-Za-z0-9_-]{20,}|ms-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-"
-                          r"[0-9a-f]{4}-[0-9a-f]{12}|gh[pousr]_[A-Za-z0-9]{30,}|AKIA[0-9A-Z]{16})")
+SECRET_VALUE = re.compile(
+    r"(?<![A-Za-z0-9])(hf_[A-Za-z0-9]{30,}|sk-[A-Za-z0-9_-]{20,}|ms-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-"
+    r"[0-9a-f]{4}-[0-9a-f]{12}|gh[pousr]_[A-Za-z0-9]{30,}|AKIA[0-9A-Z]{16})"
+)
 
 
 def _no_secrets_in_env(env: dict[str, str]) -> dict[str, str]:
@@ -61,9 +64,13 @@ def _no_secrets_in_env(env: dict[str, str]) -> dict[str, str]:
 def _check_extra_args(args: dict[str, Any]) -> dict[str, Any]:
     for name in args:
         if not re.fullmatch(r"[a-z][a-z0-9_-]*", name):
-            raise ValueError(f"extra_args key {name!r} must be a flag name without dashes in front, like 'warmup_ratio'")
+            raise ValueError(
+                f"extra_args key {name!r} must be a flag name without dashes in front, like 'warmup_ratio'"
+            )
         if any(word.lower() in name.replace("-", "_") for word in SECRET_WORDS) or SECRET_VALUE.search(str(args[name])):
-            raise ValueError(f"extra_args key {name!r} would put a secret on the command line; it comes from the environment")
+            raise ValueError(
+                f"extra_args key {name!r} would put a secret on the command line; it comes from the environment"
+            )
     return args
 
 
@@ -81,14 +88,19 @@ class ModelSpec(Strict):
         max_length=512,
     )
     hub: Literal["modelscope", "huggingface"] = "modelscope"
-    model_type: str | None = Field(None, pattern=r"^[a-z0-9_]+$", description="ms-swift --model_type; default: from the catalog")
-    template: str | None = Field(None, pattern=r"^[a-z0-9_]+$", description="ms-swift --template; default: from the catalog")
+    model_type: str | None = Field(
+        None, pattern=r"^[a-z0-9_]+$", description="ms-swift --model_type; default: from the catalog"
+    )
+    template: str | None = Field(
+        None, pattern=r"^[a-z0-9_]+$", description="ms-swift --template; default: from the catalog"
+    )
     served_name: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$", max_length=128)
     config_path: str | None = Field(
         None, description="Local config.json (or its folder) for planning a model the catalog lacks."
     )
     endpoint: Url | None = Field(
-        None, description="Hub mirror, e.g. https://hf-mirror.com (HF_ENDPOINT) or a ModelScope mirror (MODELSCOPE_ENDPOINT)"
+        None,
+        description="Hub mirror, e.g. https://hf-mirror.com (HF_ENDPOINT) or a ModelScope mirror (MODELSCOPE_ENDPOINT)",
     )
 
 
@@ -110,19 +122,28 @@ class TrainSpec(Strict):
     epochs: float = Field(1, gt=0, le=1000)
     max_steps: int | None = Field(None, ge=1)
     per_device_batch_size: Literal["auto"] | Annotated[int, Field(ge=1, le=4096)] = Field(
-        "auto", description="auto: 2 when ZeRO-3 (or no offload) still fits, else 1 (bench: +56-59% tokens/s at 2)")
+        "auto", description="auto: 2 when ZeRO-3 (or no offload) still fits, else 1 (bench: +56-59% tokens/s at 2)"
+    )
     gradient_accumulation_steps: int = Field(
-        4, ge=1, le=65536, description="at per_device_batch_size 1; auto batch 2 halves it, keeping the global batch")
+        4, ge=1, le=65536, description="at per_device_batch_size 1; auto batch 2 halves it, keeping the global batch"
+    )
     gradient_checkpointing: bool = True
     attn_impl: Literal["auto", "flash_attention_4", "flash_attention_3", "flash_attention_2", "sdpa", "eager"] = Field(
-        "auto", description="auto: the fastest kernel the GPU runs and the image holds (FA4 on Hopper/Blackwell), "
-        "else sdpa; `modelforge plan` says why")
+        "auto",
+        description="auto: the fastest kernel the GPU runs and the image holds (FA4 on Hopper/Blackwell), "
+        "else sdpa; `modelforge plan` says why",
+    )
     packing: Literal["auto"] | bool = Field(
-        "auto", description="Bin-pack rows into max_length sequences (ms-swift --packing). auto: on wherever the "
-        "attention kernel allows it (flash attention); measured 3.5-3.8x tokens/s with FA4 on H200")
+        "auto",
+        description="Bin-pack rows into max_length sequences (ms-swift --packing). auto: on wherever the "
+        "attention kernel allows it (flash attention); measured 3.5-3.8x tokens/s with FA4 on H200",
+    )
     tokens_per_step: int | None = Field(
-        None, ge=1, description="With packing: derive gradient accumulation so each optimizer step holds about this "
-        "many tokens (e.g. the unpacked run's). Default: keep gradient_accumulation_steps, so steps get larger")
+        None,
+        ge=1,
+        description="With packing: derive gradient accumulation so each optimizer step holds about this "
+        "many tokens (e.g. the unpacked run's). Default: keep gradient_accumulation_steps, so steps get larger",
+    )
     save_steps: int = Field(50, ge=1)
     save_total_limit: int = Field(2, ge=1, le=1000)
     logging_steps: int = Field(5, ge=1)
@@ -153,14 +174,17 @@ class ServeSpec(Strict):
     pipeline_parallel: int = Field(1, ge=1, le=64)
     expert_parallel: Literal["auto"] | bool = "auto"
     port: int = Field(8000, ge=1, le=65535)
-    bind_address: str = Field("127.0.0.1", pattern=r"^[0-9a-fA-F.:]+$", description="Host address compose publishes the port on")
+    bind_address: str = Field(
+        "127.0.0.1", pattern=r"^[0-9a-fA-F.:]+$", description="Host address compose publishes the port on"
+    )
     max_model_len: int = Field(32768, ge=16, le=1_048_576)
     gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
     max_num_seqs: int | None = Field(None, ge=1)
     dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"
     reasoning_parser: str | None = Field("auto", pattern=r"^[a-z0-9_]+$")
     model_source: Literal["latest_checkpoint", "base"] = Field(
-        "latest_checkpoint", description="Serve the newest complete checkpoint (base model until one exists), or always the base"
+        "latest_checkpoint",
+        description="Serve the newest complete checkpoint (base model until one exists), or always the base",
     )
     extra_args: dict[str, ArgValue] = Field(default_factory=dict, description="Passed to vLLM as --key value")
     env: dict[EnvName, str] = Field(default_factory=dict, description="Extra environment for the server (no secrets)")
@@ -189,7 +213,8 @@ class StackSpec(Strict):
     # FlashAttention-4 (CuTe DSL, pure Python wheels, JIT-compiled at first use): what makes packing possible.
     # Empty: no flash attention in the image; the planner then picks sdpa without packing.
     flash_attn: list[PackageSpec] = Field(
-        default_factory=lambda: ["flash-attn-4[cu13]==4.0.0b36", "nvidia-cutlass-dsl==4.8.1", "quack-kernels==0.6.5"])
+        default_factory=lambda: ["flash-attn-4[cu13]==4.0.0b36", "nvidia-cutlass-dsl==4.8.1", "quack-kernels==0.6.5"]
+    )
     train_extras: list[PackageSpec] = Field(default_factory=lambda: ["tensorboard"])
     # modelscope: vLLM downloads the base model through it (VLLM_USE_MODELSCOPE) before a checkpoint exists.
     serve_extras: list[PackageSpec] = Field(default_factory=lambda: ["openai", "modelscope"])
@@ -207,15 +232,21 @@ class ImageSpec(Strict):
 
 class ImagesSpec(Strict):
     registry: str = Field("", pattern=r"^([a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)*)?$")
-    train: ImageSpec = ImageSpec(name="modelforge/train", tag="cu130-swift4.6.0", base="nvidia/cuda:13.0.1-cudnn-devel-ubuntu24.04")
-    serve: ImageSpec = ImageSpec(name="modelforge/serve", tag="cu130-vllm0.25.1", base="nvidia/cuda:13.0.1-base-ubuntu24.04")
+    train: ImageSpec = ImageSpec(
+        name="modelforge/train", tag="cu130-swift4.6.0", base="nvidia/cuda:13.0.1-cudnn-devel-ubuntu24.04"
+    )
+    serve: ImageSpec = ImageSpec(
+        name="modelforge/serve", tag="cu130-vllm0.25.1", base="nvidia/cuda:13.0.1-base-ubuntu24.04"
+    )
 
 
 class VolumeSpec(Strict):
     mount: ContainerPath
     size: Quantity = "100Gi"
     host_path: str | None = Field(
-        None, description="Bind-mount this host folder (relative to compose/) instead of a named volume", pattern=r"^[^\x00\n\r$]+$"
+        None,
+        description="Bind-mount this host folder (relative to compose/) instead of a named volume",
+        pattern=r"^[^\x00\n\r$]+$",
     )
     storage_class: str | None = Field(None, pattern=r"^[a-z0-9.-]+$")
 
@@ -232,10 +263,13 @@ class BuildSpec(Strict):
     pip_index_url: Url | None = None
     pip_extra_index_urls: list[Url] = Field(default_factory=list)
     pip_find_links: list[str] = Field(
-        default_factory=list, description="Wheelhouse folders inside the build context (relative paths) or URLs",
+        default_factory=list,
+        description="Wheelhouse folders inside the build context (relative paths) or URLs",
         max_length=16,
     )
-    ca_bundle: str | None = Field(None, description="Extra CA bundle (PEM) copied into the build context and trusted by pip")
+    ca_bundle: str | None = Field(
+        None, description="Extra CA bundle (PEM) copied into the build context and trusted by pip"
+    )
 
     @field_validator("pip_find_links")
     @classmethod
@@ -246,7 +280,12 @@ class BuildSpec(Strict):
         return value
 
 
-LabelKey = Annotated[str, StringConstraints(pattern=r"^([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$")]
+LabelKey = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$"
+    ),
+]
 LabelValue = Annotated[str, StringConstraints(pattern=r"^([A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?)?$")]
 
 
@@ -258,7 +297,7 @@ class TolerationSpec(Strict):
     toleration_seconds: int | None = Field(None, ge=0)
 
     @model_validator(mode="after")
-    def _exists_has_no_value(self) -> "TolerationSpec":
+    def _exists_has_no_value(self) -> TolerationSpec:
         if self.operator == "Exists" and self.value:
             raise ValueError("a toleration with operator Exists takes no value")
         if self.key is None and self.operator != "Exists":
@@ -270,36 +309,52 @@ class NcclSpec(Strict):
     """NCCL across nodes. The defaults leave NCCL's own detection alone and only make failures readable."""
 
     socket_ifname: str | None = Field(
-        None, pattern=r"^[\^=]?[A-Za-z0-9_.:-]+(,[A-Za-z0-9_.:-]+)*$",
+        None,
+        pattern=r"^[\^=]?[A-Za-z0-9_.:-]+(,[A-Za-z0-9_.:-]+)*$",
         description="NCCL_SOCKET_IFNAME (and GLOO_SOCKET_IFNAME), e.g. eth0 or ^lo,docker; default: NCCL picks",
     )
-    ib: Literal["auto", "on", "off"] = Field("auto", description="InfiniBand/RoCE: auto = NCCL detects; off sets NCCL_IB_DISABLE=1")
-    ib_hca: str | None = Field(None, pattern=r"^[\^=]?[A-Za-z0-9_.:-]+(,[A-Za-z0-9_.:-]+)*$", description="NCCL_IB_HCA, e.g. mlx5")
+    ib: Literal["auto", "on", "off"] = Field(
+        "auto", description="InfiniBand/RoCE: auto = NCCL detects; off sets NCCL_IB_DISABLE=1"
+    )
+    ib_hca: str | None = Field(
+        None, pattern=r"^[\^=]?[A-Za-z0-9_.:-]+(,[A-Za-z0-9_.:-]+)*$", description="NCCL_IB_HCA, e.g. mlx5"
+    )
     debug: Literal["none", "VERSION", "WARN", "INFO"] = Field("WARN", description="NCCL_DEBUG")
 
 
 class AutoscalingSpec(Strict):
-    enabled: bool = Field(False, description="HorizontalPodAutoscaler on vLLM's waiting requests (needs a custom-metrics adapter)")
+    enabled: bool = Field(
+        False, description="HorizontalPodAutoscaler on vLLM's waiting requests (needs a custom-metrics adapter)"
+    )
     min_replicas: int = Field(1, ge=1, le=1000)
     max_replicas: int = Field(4, ge=1, le=1000)
     waiting_requests: int = Field(5, ge=1, description="Target vllm:num_requests_waiting per replica")
-    metric: str = Field("vllm_num_requests_waiting", pattern=r"^[A-Za-z_][A-Za-z0-9_:]*$",
-                        description="Metric name as the custom-metrics adapter exposes it")
+    metric: str = Field(
+        "vllm_num_requests_waiting",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_:]*$",
+        description="Metric name as the custom-metrics adapter exposes it",
+    )
 
 
 class K8sSpec(Strict):
     namespace: Slug = "modelforge"
     service_type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = "ClusterIP"
     secret_name: Slug = "modelforge-secrets"
-    startup_timeout_s: int = Field(1800, ge=60, description="How long the server may take to load before it is restarted")
+    startup_timeout_s: int = Field(
+        1800, ge=60, description="How long the server may take to load before it is restarted"
+    )
     # Across nodes (issue 9): see builder/plan/cluster.py and README 'Kubernetes across nodes'.
     nodes: int = Field(1, ge=1, le=512, description="Training nodes, each with hardware.gpus GPUs")
     training_operator: Literal["auto", "job", "pytorchjob", "jobset", "trainjob"] = Field(
-        "auto", description="auto: a Job on one node, Kubeflow PyTorchJob on several")
-    trainer_runtime: Slug = Field("torch-distributed", description="TrainJob only: the ClusterTrainingRuntime to run on")
+        "auto", description="auto: a Job on one node, Kubeflow PyTorchJob on several"
+    )
+    trainer_runtime: Slug = Field(
+        "torch-distributed", description="TrainJob only: the ClusterTrainingRuntime to run on"
+    )
     master_port: int = Field(29500, ge=1024, le=65535, description="torch rendezvous port (PyTorchJob, JobSet)")
     collective_timeout_s: int = Field(
-        1800, ge=60, description="Across nodes: ms-swift --ddp_timeout, so survivors of a lost node fail and restart")
+        1800, ge=60, description="Across nodes: ms-swift --ddp_timeout, so survivors of a lost node fail and restart"
+    )
     gang_scheduling: Literal["none", "kueue", "volcano"] = "none"
     queue: Slug = Field("default", description="Kueue LocalQueue or Volcano queue")
     serve_replicas: int = Field(1, ge=1, le=1000, description="vLLM instances behind the Service")
@@ -307,21 +362,32 @@ class K8sSpec(Strict):
     model_download: bool = Field(True, description="A Job fills the model cache once; pods wait for it")
     model_download_timeout_s: int = Field(21600, ge=60, description="How long pods wait for the model download")
     shared_storage_class: str | None = Field(
-        None, pattern=r"^[a-z0-9.-]+$", description="ReadWriteMany storage class for the volumes pods on several nodes share")
+        None,
+        pattern=r"^[a-z0-9.-]+$",
+        description="ReadWriteMany storage class for the volumes pods on several nodes share",
+    )
     node_selector: dict[LabelKey, LabelValue] = Field(default_factory=dict, description="For every pod")
     tolerations: list[TolerationSpec] = Field(default_factory=list, description="For every pod")
     extra_resources: dict[LabelKey, int] = Field(
-        default_factory=dict, description="More limits for GPU pods, e.g. rdma/ib: 1 for an InfiniBand device plugin")
+        default_factory=dict, description="More limits for GPU pods, e.g. rdma/ib: 1 for an InfiniBand device plugin"
+    )
     nccl: NcclSpec = NcclSpec()
 
     @model_validator(mode="after")
-    def _operator_fits(self) -> "K8sSpec":
+    def _operator_fits(self) -> K8sSpec:
         if self.training_operator == "job" and self.nodes > 1:
-            raise ValueError("training_operator 'job' runs one node; with k8s.nodes > 1 use auto, pytorchjob, jobset or trainjob")
+            raise ValueError(
+                "training_operator 'job' runs one node; with k8s.nodes > 1 use auto, pytorchjob, jobset or trainjob"
+            )
         if self.gang_scheduling == "volcano" and self.nodes > 1 and self.training_operator in ("jobset", "trainjob"):
-            raise ValueError(f"gang_scheduling 'volcano' is wired for pytorchjob (the training operator's Volcano "
-                             f"integration) and LeaderWorkerSet; with {self.training_operator} use 'kueue'")
-        if self.autoscaling.enabled and max(self.autoscaling.min_replicas, self.serve_replicas) > self.autoscaling.max_replicas:
+            raise ValueError(
+                f"gang_scheduling 'volcano' is wired for pytorchjob (the training operator's Volcano "
+                f"integration) and LeaderWorkerSet; with {self.training_operator} use 'kueue'"
+            )
+        if (
+            self.autoscaling.enabled
+            and max(self.autoscaling.min_replicas, self.serve_replicas) > self.autoscaling.max_replicas
+        ):
             raise ValueError("autoscaling.max_replicas is below autoscaling.min_replicas or serve_replicas (the floor)")
         return self
 

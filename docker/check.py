@@ -28,7 +28,8 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 PROBLEM, WARNING, NOTE = "problem", "warning", "note"
 
@@ -41,8 +42,15 @@ FORMAT_NAMES = {"messages": "messages", "sharegpt": "ShareGPT", "alpaca": "alpac
 # ms-swift's standard roles; tool_call/tool_response are its agent format (tool = tool_response).
 ROLES = ("system", "user", "assistant", "tool", "tool_call", "tool_response")
 ROLE_ALIASES = {"human": "user", "gpt": "assistant", "bot": "assistant"}  # ms-swift maps these, with a warning here
-SHAREGPT_ROLES = {"system": "system", "human": "user", "user": "user", "gpt": "assistant",
-                  "assistant": "assistant", "bot": "assistant", "tool": "tool"}
+SHAREGPT_ROLES = {
+    "system": "system",
+    "human": "user",
+    "user": "user",
+    "gpt": "assistant",
+    "assistant": "assistant",
+    "bot": "assistant",
+    "tool": "tool",
+}
 MODEL_ROLES = ("assistant", "tool_call")  # turns the model learns to write
 CONSUMED = {  # top-level keys a format turns into messages; every other key is carried over as is
     "sharegpt": ("conversations", "system"),
@@ -67,8 +75,15 @@ def detect_format(row: dict) -> str | None:
 
 
 def _type(value: Any) -> str:
-    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "a number",
-            float: "a number", type(None): "null"}.get(type(value), type(value).__name__)
+    return {
+        dict: "an object",
+        list: "a list",
+        str: "a string",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
 
 
 def _text(value: Any) -> tuple[str | None, bool]:
@@ -88,8 +103,9 @@ def _text(value: Any) -> tuple[str | None, bool]:
     return None, False
 
 
-def _content(value: Any, present: bool, where: str, role: str | None, issues: list[Issue],
-             tool_calls: bool = False) -> int:
+def _content(
+    value: Any, present: bool, where: str, role: str | None, issues: list[Issue], tool_calls: bool = False
+) -> int:
     """Validate one content value; return its length in characters."""
     if not present:
         issues.append((PROBLEM, "missing_key", f"{where}: missing"))
@@ -137,12 +153,26 @@ def _messages_turns(row: dict, issues: list[Issue]) -> list[tuple[str | None, st
             mapped = role
         elif role in ROLE_ALIASES:
             mapped = ROLE_ALIASES[role]
-            issues.append((WARNING, "role_alias", f"{where}.role: {role!r} is not a standard role; ms-swift reads it "
-                                                  f"as {mapped!r} (`modelforge data convert` rewrites it)"))
+            issues.append(
+                (
+                    WARNING,
+                    "role_alias",
+                    f"{where}.role: {role!r} is not a standard role; ms-swift reads it "
+                    f"as {mapped!r} (`modelforge data convert` rewrites it)",
+                )
+            )
         else:
-            issues.append((PROBLEM, "unknown_role", f"{where}.role: unknown role {role!r} (allowed: {', '.join(ROLES)})"))
-        chars = _content(msg.get("content"), "content" in msg, f"{where}.content", mapped, issues,
-                         tool_calls=bool(msg.get("tool_calls")))
+            issues.append(
+                (PROBLEM, "unknown_role", f"{where}.role: unknown role {role!r} (allowed: {', '.join(ROLES)})")
+            )
+        chars = _content(
+            msg.get("content"),
+            "content" in msg,
+            f"{where}.content",
+            mapped,
+            issues,
+            tool_calls=bool(msg.get("tool_calls")),
+        )
         turns.append((mapped, where, chars))
     return turns
 
@@ -170,8 +200,9 @@ def _sharegpt_turns(row: dict, issues: list[Issue]) -> list[tuple[str | None, st
         elif frm in SHAREGPT_ROLES:
             mapped = SHAREGPT_ROLES[frm]
         else:
-            issues.append((PROBLEM, "unknown_role",
-                           f"{where}.from: unknown role {frm!r} (allowed: {', '.join(SHAREGPT_ROLES)})"))
+            issues.append(
+                (PROBLEM, "unknown_role", f"{where}.from: unknown role {frm!r} (allowed: {', '.join(SHAREGPT_ROLES)})")
+            )
         chars = _content(msg.get("value"), "value" in msg, f"{where}.value", mapped, issues)
         turns.append((mapped, where, chars))
     return turns
@@ -188,14 +219,18 @@ def _pair_turns(row: dict, fmt: str, issues: list[Issue]) -> list[tuple[str | No
     history = row.get("history")
     if history not in (None, []):
         if not isinstance(history, list):
-            issues.append((PROBLEM, "bad_type", f"history: expected a list of [query, response] pairs, got {_type(history)}"))
+            issues.append(
+                (PROBLEM, "bad_type", f"history: expected a list of [query, response] pairs, got {_type(history)}")
+            )
         else:
             for i, pair in enumerate(history):
                 if not (isinstance(pair, list) and len(pair) == 2):
                     issues.append((PROBLEM, "bad_type", f"history[{i}]: expected a [query, response] pair"))
                     continue
                 turns.append(("user", f"history[{i}]", _content(pair[0], True, f"history[{i}][0]", "user", issues)))
-                turns.append(("assistant", f"history[{i}]", _content(pair[1], True, f"history[{i}][1]", "assistant", issues)))
+                turns.append(
+                    ("assistant", f"history[{i}]", _content(pair[1], True, f"history[{i}][1]", "assistant", issues))
+                )
     if fmt == "alpaca":
         instruction, input_ = row.get("instruction"), row.get("input")
         ok = True
@@ -206,16 +241,31 @@ def _pair_turns(row: dict, fmt: str, issues: list[Issue]) -> list[tuple[str | No
         if ok:
             query = (instruction or "") + (input_ or "")
             if not query.strip():
-                state = "null" if instruction is None and "instruction" in row else "empty" if "instruction" in row else "missing"
-                issues.append((PROBLEM, "missing_key" if state == "missing" else "empty_content",
-                               f"instruction: {state}" + ("" if input_ is None else " (and input is empty)")))
+                state = (
+                    "null"
+                    if instruction is None and "instruction" in row
+                    else "empty"
+                    if "instruction" in row
+                    else "missing"
+                )
+                issues.append(
+                    (
+                        PROBLEM,
+                        "missing_key" if state == "missing" else "empty_content",
+                        f"instruction: {state}" + ("" if input_ is None else " (and input is empty)"),
+                    )
+                )
             turns.append(("user", "instruction", len(query)))
-        turns.append(("assistant", "output", _content(row.get("output"), "output" in row, "output", "assistant", issues)))
+        turns.append(
+            ("assistant", "output", _content(row.get("output"), "output" in row, "output", "assistant", issues))
+        )
     else:
         turns.append(("user", "query", _content(row.get("query"), "query" in row, "query", "user", issues)))
         response = row.get("response")
         if isinstance(response, list) and response and all(isinstance(r, str) for r in response):
-            issues.append((WARNING, "response_list", "response: a list; ms-swift trains on one of them, picked at random"))
+            issues.append(
+                (WARNING, "response_list", "response: a list; ms-swift trains on one of them, picked at random")
+            )
             chars = max(len(r) for r in response)
         else:
             chars = _content(response, "response" in row, "response", "assistant", issues)
@@ -240,7 +290,9 @@ def validate_row(row: dict, fmt: str) -> tuple[list[Issue], int, int]:
         if not any(role in MODEL_ROLES for role in roles):
             issues.append((PROBLEM, "no_assistant", f"{label}: no assistant turn, nothing to train on"))
         elif roles[-1] == "user":
-            issues.append((WARNING, "ends_with_user", f"{turns[-1][1]}: the last turn is the user's; it is not trained on"))
+            issues.append(
+                (WARNING, "ends_with_user", f"{turns[-1][1]}: the last turn is the user's; it is not trained on")
+            )
     return issues, sum(1 for role in roles if role != "system"), sum(chars for _, _, chars in turns)
 
 
@@ -251,8 +303,10 @@ def to_messages(row: dict, fmt: str) -> dict:
     instruction and input with a newline, as ms-swift's AlpacaPreprocessor does.
     """
     if fmt == "messages":
-        msgs = [dict(m, role=ROLE_ALIASES.get(m["role"], m["role"])) if m.get("role") in ROLE_ALIASES else m
-                for m in row["messages"]]
+        msgs = [
+            dict(m, role=ROLE_ALIASES.get(m["role"], m["role"])) if m.get("role") in ROLE_ALIASES else m
+            for m in row["messages"]
+        ]
         return {**row, "messages": msgs}
     extras = {key: value for key, value in row.items() if key not in CONSUMED[fmt]}
     msgs: list[dict] = []
@@ -327,8 +381,15 @@ class Record:
 
     __slots__ = ("line", "value", "raw", "error", "col", "span")
 
-    def __init__(self, line: int, value: Any = None, raw: bytes | None = None,
-                 error: tuple[str, str] | None = None, col: int | None = None, span: tuple[int, int] | None = None):
+    def __init__(
+        self,
+        line: int,
+        value: Any = None,
+        raw: bytes | None = None,
+        error: tuple[str, str] | None = None,
+        col: int | None = None,
+        span: tuple[int, int] | None = None,
+    ):
         self.line, self.value, self.raw, self.error, self.col = line, value, raw, error, col
         self.span = span  # (offset, length) in the file of a line too long to hold as raw
 
@@ -339,7 +400,7 @@ OnIssue = Callable[[str, str, "int | None", "int | None", str], Any]  # (severit
 def _first_byte(path: str) -> bytes:
     with open(path, "rb") as f:
         head = f.read(65536)
-    head = head[len(BOM):] if head.startswith(BOM) else head
+    head = head[len(BOM) :] if head.startswith(BOM) else head
     stripped = head.lstrip()
     return stripped[:1]
 
@@ -382,19 +443,31 @@ def _read_jsonl(path: str, on_issue: OnIssue, bar: Progress) -> Iterator[Record]
                     done += len(chunk)
                     if not chunk:
                         break
-                yield Record(line, span=(start, done - start), error=(
-                    "line_too_long", f"a line of {human_size(done - start)}, longer than a row may be "
-                    f"({human_size(MAX_LINE_BYTES)}): not read; keep images and other media as files and put "
-                    "their paths in the row"))
+                yield Record(
+                    line,
+                    span=(start, done - start),
+                    error=(
+                        "line_too_long",
+                        f"a line of {human_size(done - start)}, longer than a row may be "
+                        f"({human_size(MAX_LINE_BYTES)}): not read; keep images and other media as files and put "
+                        "their paths in the row",
+                    ),
+                )
                 continue
             if bar.enabled:
                 bar.update(done)
             if line == 1 and raw.startswith(UTF16_BOMS):
-                on_issue(PROBLEM, "utf16", 1, None, "the file is UTF-16 (it starts with a UTF-16 byte-order mark); it "
-                         "must be UTF-8: iconv -f UTF-16 -t UTF-8 IN > OUT; nothing in it is checked")
+                on_issue(
+                    PROBLEM,
+                    "utf16",
+                    1,
+                    None,
+                    "the file is UTF-16 (it starts with a UTF-16 byte-order mark); it "
+                    "must be UTF-8: iconv -f UTF-16 -t UTF-8 IN > OUT; nothing in it is checked",
+                )
                 return
             if line == 1 and raw.startswith(BOM):
-                raw = raw[len(BOM):]
+                raw = raw[len(BOM) :]
                 on_issue(NOTE, "bom", 1, None, "UTF-8 byte-order mark at the start (accepted)")
             ended = raw.endswith(b"\n")
             body = raw[:-1] if ended else raw
@@ -409,25 +482,49 @@ def _read_jsonl(path: str, on_issue: OnIssue, bar: Progress) -> Iterator[Record]
             try:
                 text = body.decode("utf-8")
             except UnicodeDecodeError as exc:
-                col = len(body[:exc.start].decode("utf-8", "replace")) + 1
-                yield Record(line, raw=raw, col=col,
-                             error=("invalid_utf8", f"invalid UTF-8: byte 0x{body[exc.start]:02x} (the file must be UTF-8)"))
+                col = len(body[: exc.start].decode("utf-8", "replace")) + 1
+                yield Record(
+                    line,
+                    raw=raw,
+                    col=col,
+                    error=("invalid_utf8", f"invalid UTF-8: byte 0x{body[exc.start]:02x} (the file must be UTF-8)"),
+                )
                 continue
             try:
                 value = json.loads(text)
             except json.JSONDecodeError as exc:
                 if exc.msg == "Extra data" and "\r" in text:
-                    yield Record(line, raw=raw, col=exc.colno, error=(
-                        "cr_line_endings", "rows separated by CR (\\r) alone, old Mac line endings; JSONL rows end "
-                        "with LF (\\n): convert them (e.g. tr '\\r' '\\n' < IN > OUT)"))
+                    yield Record(
+                        line,
+                        raw=raw,
+                        col=exc.colno,
+                        error=(
+                            "cr_line_endings",
+                            "rows separated by CR (\\r) alone, old Mac line endings; JSONL rows end "
+                            "with LF (\\n): convert them (e.g. tr '\\r' '\\n' < IN > OUT)",
+                        ),
+                    )
                 elif text.startswith("\ufeff"):
-                    yield Record(line, raw=raw, col=1, error=(
-                        "inner_bom", "a UTF-8 byte-order mark in the middle of the file (files joined with cat?): "
-                        "remove it"))
+                    yield Record(
+                        line,
+                        raw=raw,
+                        col=1,
+                        error=(
+                            "inner_bom",
+                            "a UTF-8 byte-order mark in the middle of the file (files joined with cat?): remove it",
+                        ),
+                    )
                 elif not ended:
-                    yield Record(line, raw=raw, col=exc.colno,
-                                 error=("truncated", "truncated last line: no newline at the end and the JSON is "
-                                                       f"incomplete ({_json_error(exc)})"))
+                    yield Record(
+                        line,
+                        raw=raw,
+                        col=exc.colno,
+                        error=(
+                            "truncated",
+                            "truncated last line: no newline at the end and the JSON is "
+                            f"incomplete ({_json_error(exc)})",
+                        ),
+                    )
                 else:
                     message = f"invalid JSON: {_json_error(exc)}{hint if line == 1 else ''}"
                     yield Record(line, raw=raw, col=exc.colno, error=("invalid_json", message))
@@ -437,21 +534,31 @@ def _read_jsonl(path: str, on_issue: OnIssue, bar: Progress) -> Iterator[Record]
 
 def _read_json_list(path: str, size: int, on_issue: OnIssue) -> Iterator[Record]:
     if size > JSON_LIST_LIMIT:
-        on_issue(PROBLEM, "too_big", None, None,
-                 f"a {human_size(size)} JSON list is too big to check in memory (limit {human_size(JSON_LIST_LIMIT)}): "
-                 "convert it to JSONL, one row per line (e.g. jq -c '.[]' IN > OUT.jsonl)")
+        on_issue(
+            PROBLEM,
+            "too_big",
+            None,
+            None,
+            f"a {human_size(size)} JSON list is too big to check in memory (limit {human_size(JSON_LIST_LIMIT)}): "
+            "convert it to JSONL, one row per line (e.g. jq -c '.[]' IN > OUT.jsonl)",
+        )
         return
     with open(path, "rb") as f:
         data = f.read()
     if data.startswith(BOM):
-        data = data[len(BOM):]
+        data = data[len(BOM) :]
         on_issue(NOTE, "bom", 1, None, "UTF-8 byte-order mark at the start (accepted)")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        on_issue(PROBLEM, "invalid_utf8", line, None,
-                 f"invalid UTF-8: byte 0x{data[exc.start]:02x} (the file must be UTF-8); nothing after it is checked")
+        on_issue(
+            PROBLEM,
+            "invalid_utf8",
+            line,
+            None,
+            f"invalid UTF-8: byte 0x{data[exc.start]:02x} (the file must be UTF-8); nothing after it is checked",
+        )
         return
     del data
     decoder = json.JSONDecoder()
@@ -475,9 +582,14 @@ def _read_json_list(path: str, size: int, on_issue: OnIssue) -> Iterator[Record]
             value, end = decoder.raw_decode(text, idx)
         except json.JSONDecodeError as exc:
             truncated = exc.pos >= len(text.rstrip())
-            on_issue(PROBLEM, "truncated" if truncated else "invalid_json", exc.lineno, exc.colno,
-                     ("truncated file: the JSON list ends early" if truncated else f"invalid JSON: {_json_error(exc)}")
-                     + "; nothing after it is checked")
+            on_issue(
+                PROBLEM,
+                "truncated" if truncated else "invalid_json",
+                exc.lineno,
+                exc.colno,
+                ("truncated file: the JSON list ends early" if truncated else f"invalid JSON: {_json_error(exc)}")
+                + "; nothing after it is checked",
+            )
             return
         yield Record(line_at(idx), value)
         idx = _WS.match(text, end).end()
@@ -493,7 +605,9 @@ def _read_json_list(path: str, size: int, on_issue: OnIssue) -> Iterator[Record]
             return
         if text[idx] != ",":
             ln, col = where(idx)
-            on_issue(PROBLEM, "invalid_json", ln, col, "invalid JSON: Expecting ',' delimiter; nothing after it is checked")
+            on_issue(
+                PROBLEM, "invalid_json", ln, col, "invalid JSON: Expecting ',' delimiter; nothing after it is checked"
+            )
             return
         idx = _WS.match(text, idx + 1).end()
 
@@ -505,8 +619,10 @@ def row_format(value: Any) -> tuple[str | None, str | None]:
     fmt = detect_format(value)
     if fmt is None:
         keys = ", ".join(list(value)[:8]) + (", ..." if len(value) > 8 else "")
-        return None, (f"unrecognised row (keys: {keys or 'none'}): expected messages, conversations, "
-                      "instruction/output, or query/response")
+        return None, (
+            f"unrecognised row (keys: {keys or 'none'}): expected messages, conversations, "
+            "instruction/output, or query/response"
+        )
     return fmt, None
 
 
@@ -524,7 +640,14 @@ class HubDataset:
     __slots__ = ("text", "hub", "repo", "subsets", "sample", "prefixed")
 
     def __init__(self, text: str, hub: str, repo: str, subsets: tuple[str, ...], sample: int | None, prefixed: bool):
-        self.text, self.hub, self.repo, self.subsets, self.sample, self.prefixed = text, hub, repo, subsets, sample, prefixed
+        self.text, self.hub, self.repo, self.subsets, self.sample, self.prefixed = (
+            text,
+            hub,
+            repo,
+            subsets,
+            sample,
+            prefixed,
+        )
 
     def describe(self) -> str:
         parts = [f"hub dataset on {HUB_LABELS[self.hub]}"]
@@ -555,7 +678,9 @@ def parse_hub_dataset(text: str, default_hub: str = "modelscope") -> HubDataset:
         raise ValueError(f"{repo!r}: org and name take letters, digits, '.', '_' and '-' only")
     if colon and not re.fullmatch(f"{_PART}(/{_PART})*", subsets):
         raise ValueError(f"':{subsets}': subsets are names separated by '/', e.g. :default or :zh/en")
-    return HubDataset(text, hub, repo, tuple(subsets.split("/")) if colon else (), int(sample) if hashed else None, prefixed)
+    return HubDataset(
+        text, hub, repo, tuple(subsets.split("/")) if colon else (), int(sample) if hashed else None, prefixed
+    )
 
 
 def classify_target(arg: str) -> tuple[str, str, int | None]:
@@ -618,7 +743,7 @@ def probe_hub(ds: HubDataset, timeout: float = 3.0) -> tuple[str, str, str]:
         else:
             return "found", NOTE, f"found on {label}"
     if status == 404:
-        hint = ("; a Hugging Face dataset needs the hf:: prefix" if ds.hub == "modelscope" and not ds.prefixed else "")
+        hint = "; a Hugging Face dataset needs the hf:: prefix" if ds.hub == "modelscope" and not ds.prefixed else ""
         return "missing", PROBLEM, f"not found on {label} ({url}){hint}"
     if status in (401, 403):
         token = "HF_TOKEN" if ds.hub == "huggingface" else "MODELSCOPE_API_TOKEN"
@@ -629,6 +754,7 @@ def probe_hub(ds: HubDataset, timeout: float = 3.0) -> tuple[str, str, str]:
 # ---------------------------------------------------------------------------------------------
 # Tokens (optional: transformers and a local tokenizer)
 # ---------------------------------------------------------------------------------------------
+
 
 def load_token_counter(name: str) -> tuple[Callable[[list[dict]], int] | None, str]:
     """(count(messages) -> tokens, note). Local files only: a path, or a hub id already in a cache."""
@@ -647,7 +773,10 @@ def load_token_counter(name: str) -> tuple[Callable[[list[dict]], int] | None, s
     try:
         tok = AutoTokenizer.from_pretrained(path if os.path.isdir(path) else name, local_files_only=True)
     except Exception as exc:
-        return None, f"tokens not counted: cannot load the tokenizer {name!r} from local files ({str(exc).splitlines()[0][:160]})"
+        return (
+            None,
+            f"tokens not counted: cannot load the tokenizer {name!r} from local files ({str(exc).splitlines()[0][:160]})",
+        )
     templated = [bool(getattr(tok, "chat_template", None))]
 
     def count(messages: list[dict]) -> int:
@@ -666,6 +795,7 @@ def load_token_counter(name: str) -> tuple[Callable[[list[dict]], int] | None, s
 # ---------------------------------------------------------------------------------------------
 # The check and its report
 # ---------------------------------------------------------------------------------------------
+
 
 class FileReport:
     """What one file (or hub name) holds and what is wrong with it; issues kept up to max_issues."""
@@ -711,18 +841,35 @@ class FileReport:
         return self.counts[WARNING]
 
     def to_dict(self) -> dict:
-        data: dict[str, Any] = {"path": self.path, "kind": self.kind, "problems": self.problems, "warnings": self.warnings,
-                                "issues": self.issues, "omitted": self.problems + self.warnings - len(self.issues),
-                                "issue_counts": self.codes,
-                                "notes": [f"{self.where(n['line'], n['col'])}: {n['message']}" for n in self.notes]}
+        data: dict[str, Any] = {
+            "path": self.path,
+            "kind": self.kind,
+            "problems": self.problems,
+            "warnings": self.warnings,
+            "issues": self.issues,
+            "omitted": self.problems + self.warnings - len(self.issues),
+            "issue_counts": self.codes,
+            "notes": [f"{self.where(n['line'], n['col'])}: {n['message']}" for n in self.notes],
+        }
         if self.kind != "file":
             data["hub"] = self.hub
             return data
-        data.update(format=self.file_format(), formats=self.formats, rows=self.rows, bad_rows=self.bad_rows,
-                    bytes=self.size, sample=self.sample,
-                    stats={"turns": self.turns, "max_turns": self.max_turns, "chars": self.chars,
-                           "max_chars": self.max_chars, "tokens": self.tokens,
-                           "max_tokens": self.max_tokens if self.tokens is not None else None})
+        data.update(
+            format=self.file_format(),
+            formats=self.formats,
+            rows=self.rows,
+            bad_rows=self.bad_rows,
+            bytes=self.size,
+            sample=self.sample,
+            stats={
+                "turns": self.turns,
+                "max_turns": self.max_turns,
+                "chars": self.chars,
+                "max_chars": self.max_chars,
+                "tokens": self.tokens,
+                "max_tokens": self.max_tokens if self.tokens is not None else None,
+            },
+        )
         return data
 
     def file_format(self) -> str | None:
@@ -731,8 +878,15 @@ class FileReport:
         return self.format
 
 
-def check_file(path: str, *, strict: bool = False, max_issues: int = 50, progress: bool | None = None,
-               count_tokens: Callable[[list[dict]], int] | None = None, display: str | None = None) -> FileReport:
+def check_file(
+    path: str,
+    *,
+    strict: bool = False,
+    max_issues: int = 50,
+    progress: bool | None = None,
+    count_tokens: Callable[[list[dict]], int] | None = None,
+    display: str | None = None,
+) -> FileReport:
     """Check one JSONL / JSON-list file, streaming: memory stays flat whatever its size."""
     rep = FileReport(display or path, strict=strict, max_issues=max_issues)
     try:
@@ -746,7 +900,9 @@ def check_file(path: str, *, strict: bool = False, max_issues: int = 50, progres
                 continue
             fmt, why = row_format(rec.value)
             if fmt is None:
-                rep.add(PROBLEM, "not_object" if not isinstance(rec.value, dict) else "unknown_format", rec.line, None, why)
+                rep.add(
+                    PROBLEM, "not_object" if not isinstance(rec.value, dict) else "unknown_format", rec.line, None, why
+                )
                 rep.bad_rows += 1
                 continue
             rep.formats[fmt] = rep.formats.get(fmt, 0) + 1
@@ -754,9 +910,14 @@ def check_file(path: str, *, strict: bool = False, max_issues: int = 50, progres
                 rep.format, rep.format_line = fmt, rec.line
             elif fmt != rep.format:
                 bad = True
-                rep.add(PROBLEM, "mixed_formats", rec.line, None,
-                        f"mixed formats: this row is {FORMAT_NAMES[fmt]}, the file's first row (line {rep.format_line}) "
-                        f"is {FORMAT_NAMES[rep.format]}; ms-swift reads a file in one format")
+                rep.add(
+                    PROBLEM,
+                    "mixed_formats",
+                    rec.line,
+                    None,
+                    f"mixed formats: this row is {FORMAT_NAMES[fmt]}, the file's first row (line {rep.format_line}) "
+                    f"is {FORMAT_NAMES[rep.format]}; ms-swift reads a file in one format",
+                )
             issues, turns, chars = validate_row(rec.value, fmt)
             rep.valid_rows += 1
             for severity, code, message in issues:
@@ -781,8 +942,11 @@ def expand_folder(folder: str) -> list[str]:
     found = []
     for root, dirs, files in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found += [os.path.join(root, name) for name in sorted(files)
-                  if name.lower().endswith(DATA_SUFFIXES) and not name.startswith(".")]
+        found += [
+            os.path.join(root, name)
+            for name in sorted(files)
+            if name.lower().endswith(DATA_SUFFIXES) and not name.startswith(".")
+        ]
     return found
 
 
@@ -798,8 +962,14 @@ def check_hub(text: str, hub: str, *, offline: bool = False, timeout: float = 3.
         rep.add(PROBLEM, "hub_name", None, None, f"invalid hub dataset name: {exc}")
         rep.hub = {"valid": False}
         return rep
-    rep.hub = {"valid": True, "hub": ds.hub, "repo": ds.repo, "subsets": list(ds.subsets), "sample": ds.sample,
-               "description": ds.describe()}
+    rep.hub = {
+        "valid": True,
+        "hub": ds.hub,
+        "repo": ds.repo,
+        "subsets": list(ds.subsets),
+        "sample": ds.sample,
+        "description": ds.describe(),
+    }
     if offline:
         rep.hub["status"] = "skipped"
         rep.add(NOTE, "hub_offline", None, None, "not looked up on the hub (--offline), skipped")
@@ -827,9 +997,15 @@ class Report:
         return 1 if self.problems else 0
 
     def to_dict(self) -> dict:
-        return {"ok": not self.problems, "problems": self.problems, "warnings": self.warnings,
-                "rows": sum(f.rows for f in self.files), "bad_rows": sum(f.bad_rows for f in self.files),
-                "files": [f.to_dict() for f in self.files], "notes": self.notes}
+        return {
+            "ok": not self.problems,
+            "problems": self.problems,
+            "warnings": self.warnings,
+            "rows": sum(f.rows for f in self.files),
+            "bad_rows": sum(f.bad_rows for f in self.files),
+            "files": [f.to_dict() for f in self.files],
+            "notes": self.notes,
+        }
 
     def text(self) -> str:
         lines: list[str] = []
@@ -864,7 +1040,9 @@ def _file_text(f: FileReport) -> list[str]:
         return [f"{f.path}: {f.notes[0]['message']}"]
     if f.kind == "hub":
         head = f"{f.path}: {f.hub['description']}" if f.hub and f.hub.get("valid") else f.path
-        issue_lines = [f"  {i['message'] if i['severity'] == PROBLEM else 'warning: ' + i['message']}" for i in f.issues]
+        issue_lines = [
+            f"  {i['message'] if i['severity'] == PROBLEM else 'warning: ' + i['message']}" for i in f.issues
+        ]
         notes = [n["message"] for n in f.notes]
         if not issue_lines and notes:
             return [f"{head}: {'; '.join(notes)}"]
@@ -876,7 +1054,9 @@ def _file_text(f: FileReport) -> list[str]:
         fmt_text = f"{FORMAT_NAMES[fmt]} format" if fmt else "format unknown"
     status = "clean"
     if f.problems or f.warnings:
-        parts = [_n(f.problems, "problem") + (f" in {_n(f.bad_rows, 'row')}" if f.bad_rows else "")] if f.problems else []
+        parts = (
+            [_n(f.problems, "problem") + (f" in {_n(f.bad_rows, 'row')}" if f.bad_rows else "")] if f.problems else []
+        )
         parts += [_n(f.warnings, "warning")] if f.warnings else []
         status = ", ".join(parts)
     sample = f", ms-swift samples {f.sample:,}" if f.sample else ""
@@ -886,22 +1066,35 @@ def _file_text(f: FileReport) -> list[str]:
         lines.append(f"  {f.where(issue['line'], issue['col'])}: {label}{issue['message']}")
     omitted = f.problems + f.warnings - len(f.issues)
     if omitted > 0:
-        by_code = ", ".join(f"{code} {n:,}" for code, n in sorted(f.codes.items(), key=lambda kv: -kv[1])
-                            if not code.startswith(("bom", "crlf")))
+        by_code = ", ".join(
+            f"{code} {n:,}"
+            for code, n in sorted(f.codes.items(), key=lambda kv: -kv[1])
+            if not code.startswith(("bom", "crlf"))
+        )
         lines.append(f"  ... and {omitted:,} more (all by kind: {by_code})")
     lines += [f"  {f.where(n['line'], n['col'])}: note: {n['message']}" for n in f.notes]
     if f.valid_rows:
-        stats = (f"  turns {f.turns:,} ({f.turns / f.valid_rows:.1f} per row, max {f.max_turns:,}), "
-                 f"characters {f.chars:,} (max {f.max_chars:,} per row)")
+        stats = (
+            f"  turns {f.turns:,} ({f.turns / f.valid_rows:.1f} per row, max {f.max_turns:,}), "
+            f"characters {f.chars:,} (max {f.max_chars:,} per row)"
+        )
         if f.tokens is not None:
             stats += f", tokens {f.tokens:,} (max {f.max_tokens:,} per row)"
         lines.append(stats)
     return lines
 
 
-def check_targets(targets: list[str], *, strict: bool = False, tokenizer: str | None = None, hub: str | None = None,
-                  offline: bool = False, timeout: float = 3.0, max_issues: int = 50,
-                  progress: bool | None = None) -> tuple[Report | None, list[str]]:
+def check_targets(
+    targets: list[str],
+    *,
+    strict: bool = False,
+    tokenizer: str | None = None,
+    hub: str | None = None,
+    offline: bool = False,
+    timeout: float = 3.0,
+    max_issues: int = 50,
+    progress: bool | None = None,
+) -> tuple[Report | None, list[str]]:
     """(report, usage errors). With usage errors (a missing path) nothing is checked: exit 2."""
     hub = hub or default_hub()
     plan: list[tuple[str, str, int | None]] = []
@@ -932,8 +1125,14 @@ def check_targets(targets: list[str], *, strict: bool = False, tokenizer: str | 
     for kind, path, sample in plan:
         if kind == "file" and path.lower().endswith(OTHER_SUFFIXES):
             rep = FileReport(path, kind="skipped", strict=strict)
-            rep.add(NOTE, "not_checked", None, None, "not checked: only JSONL and JSON files are (ms-swift reads this "
-                                                     "format too; `modelforge data convert` does not)")
+            rep.add(
+                NOTE,
+                "not_checked",
+                None,
+                None,
+                "not checked: only JSONL and JSON files are (ms-swift reads this "
+                "format too; `modelforge data convert` does not)",
+            )
             reports.append(rep)
         elif kind == "hub":
             reports.append(check_hub(path, hub, offline=offline, timeout=timeout, strict=strict))
@@ -968,17 +1167,30 @@ def datasets_from_command(argv: list[str]) -> tuple[list[str], str | None]:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("paths", nargs="*", metavar="PATH",
-                   help="JSONL / JSON files, folders of them, or hub datasets ([hf::|ms::]org/name[#N])")
+    p.add_argument(
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        help="JSONL / JSON files, folders of them, or hub datasets ([hf::|ms::]org/name[#N])",
+    )
     p.add_argument("--strict", action="store_true", help="warnings count as problems (exit 1)")
     p.add_argument("--tokenizer", metavar="PATH", help="count tokens with this local tokenizer (needs transformers)")
     p.add_argument("--json", action="store_true", help="machine-readable report")
-    p.add_argument("--hub", choices=["modelscope", "huggingface"], default=None,
-                   help="hub of names without hf::/ms:: (default: huggingface when USE_HF=1, else modelscope)")
+    p.add_argument(
+        "--hub",
+        choices=["modelscope", "huggingface"],
+        default=None,
+        help="hub of names without hf::/ms:: (default: huggingface when USE_HF=1, else modelscope)",
+    )
     p.add_argument("--offline", action="store_true", help="do not look hub datasets up")
-    p.add_argument("--max-issues", type=int, default=50, metavar="N", help="issues listed per file (default 50; all are counted)")
-    p.add_argument("--from-command", action="store_true",
-                   help="the PATHs are a swift command (after --): check its --dataset and --val_dataset values")
+    p.add_argument(
+        "--max-issues", type=int, default=50, metavar="N", help="issues listed per file (default 50; all are counted)"
+    )
+    p.add_argument(
+        "--from-command",
+        action="store_true",
+        help="the PATHs are a swift command (after --): check its --dataset and --val_dataset values",
+    )
 
 
 def run(args: argparse.Namespace, targets: list[str] | None = None, preamble: list[str] | None = None) -> int:
@@ -993,8 +1205,14 @@ def run(args: argparse.Namespace, targets: list[str] | None = None, preamble: li
     if not targets:
         print("error: nothing to check: give PATH... (files, folders, hub names)", file=sys.stderr)
         return 2
-    report, errors = check_targets(targets, strict=args.strict, tokenizer=args.tokenizer, hub=hub,
-                                   offline=args.offline, max_issues=max(args.max_issues, 0))
+    report, errors = check_targets(
+        targets,
+        strict=args.strict,
+        tokenizer=args.tokenizer,
+        hub=hub,
+        offline=args.offline,
+        max_issues=max(args.max_issues, 0),
+    )
     if report is None:
         for error in errors:
             print(f"error: {error}", file=sys.stderr)
@@ -1015,7 +1233,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     rest: list[str] = []
     if "--" in argv:  # everything after -- is a PATH (or, with --from-command, the swift command)
-        argv, rest = argv[:argv.index("--")], argv[argv.index("--") + 1:]
+        argv, rest = argv[: argv.index("--")], argv[argv.index("--") + 1 :]
     args = p.parse_intermixed_args(argv)
     args.paths += rest
     try:

@@ -41,12 +41,17 @@ q.addEventListener("keydown", e => { if (e.key === "Enter" && e.ctrlKey) send();
 
 def ask(messages: list) -> dict:
     body = json.dumps({"model": MODEL, "messages": messages, "max_tokens": 512}).encode()
-    request = urllib.request.Request(f"{API_BASE}/chat/completions", data=body, headers={
-        "Content-Type": "application/json", "Authorization": f"Bearer {os.environ.get('VLLM_API_KEY', '')}"})
+    request = urllib.request.Request(
+        f"{API_BASE}/chat/completions",
+        data=body,
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {os.environ.get('VLLM_API_KEY', '')}"},
+    )
     with urllib.request.urlopen(request, timeout=300) as response:
         message = json.load(response)["choices"][0]["message"]
-    return {"content": message.get("content") or "",
-            "reasoning": message.get("reasoning_content") or message.get("reasoning") or ""}
+    return {
+        "content": message.get("content") or "",
+        "reasoning": message.get("reasoning_content") or message.get("reasoning") or "",
+    }
 
 
 class Handler(BaseHTTPRequestHandler):

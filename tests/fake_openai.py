@@ -19,7 +19,7 @@ KEY = "test-key"
 
 
 class Handler(BaseHTTPRequestHandler):
-    server: "Server"
+    server: Server
 
     def log_message(self, *args) -> None:  # quiet
         pass
@@ -42,7 +42,9 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == "/health":
             self._json(200, {})
         elif self.path == "/v1/models" and self._authorized():
-            self._json(200, {"object": "list", "data": [{"id": self.server.model, "object": "model", "owned_by": "me"}]})
+            self._json(
+                200, {"object": "list", "data": [{"id": self.server.model, "object": "model", "owned_by": "me"}]}
+            )
         elif self.path != "/v1/models":
             self._json(404, {"error": {"message": "not found"}})
 
@@ -87,8 +89,17 @@ class Handler(BaseHTTPRequestHandler):
             message = {"role": "assistant", "content": answer}
             if reasoning:
                 message["reasoning_content"] = reasoning
-            self._json(200, {"id": "c1", "object": "chat.completion", "created": 0, "model": self.server.model,
-                             "choices": [{"index": 0, "message": message, "finish_reason": "stop"}], "usage": usage})
+            self._json(
+                200,
+                {
+                    "id": "c1",
+                    "object": "chat.completion",
+                    "created": 0,
+                    "model": self.server.model,
+                    "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+                    "usage": usage,
+                },
+            )
             return
         deltas = [{"role": "assistant", "content": ""}]
         if reasoning:
@@ -105,7 +116,9 @@ class Handler(BaseHTTPRequestHandler):
         chunks = [{"choices": [{"index": 0, "text": f" t{i}", "finish_reason": None}]} for i in range(tokens)]
         chunks.append({"choices": [{"index": 0, "text": "", "finish_reason": "length"}]})
         if (body.get("stream_options") or {}).get("include_usage"):
-            chunks.append({"choices": [], "usage": {"prompt_tokens": 7, "completion_tokens": tokens, "total_tokens": 7 + tokens}})
+            chunks.append(
+                {"choices": [], "usage": {"prompt_tokens": 7, "completion_tokens": tokens, "total_tokens": 7 + tokens}}
+            )
         self._stream("text_completion", chunks)
 
     def _stream(self, kind: str, chunks: list[dict]) -> None:
@@ -125,11 +138,25 @@ class Handler(BaseHTTPRequestHandler):
 class Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, port: int = 0, *, delay: float = 0.0, token_delay: float = 0.0, reasoning: bool = False,
-                 reasoning_field: str = "reasoning_content", key: str = KEY, model: str = MODEL,
-                 log_path: str | None = None):
+    def __init__(
+        self,
+        port: int = 0,
+        *,
+        delay: float = 0.0,
+        token_delay: float = 0.0,
+        reasoning: bool = False,
+        reasoning_field: str = "reasoning_content",
+        key: str = KEY,
+        model: str = MODEL,
+        log_path: str | None = None,
+    ):
         super().__init__(("127.0.0.1", port), Handler)
-        self.delay, self.token_delay, self.reasoning, self.reasoning_field = delay, token_delay, reasoning, reasoning_field
+        self.delay, self.token_delay, self.reasoning, self.reasoning_field = (
+            delay,
+            token_delay,
+            reasoning,
+            reasoning_field,
+        )
         self.key, self.model, self.log_path = key, model, log_path
         self.requests: list[dict] = []
         self.inflight = self.max_inflight = 0

@@ -47,7 +47,7 @@ class PtySession:
             plain = ANSI.sub("", self.output)
             found = plain.find(text, self.seen)
             if found >= 0:
-                before = plain[self.seen:found]
+                before = plain[self.seen : found]
                 self.seen = found + len(text)
                 return before
             if time.monotonic() > deadline or not self._read(min(0.2, max(deadline - time.monotonic(), 0.01))):

@@ -30,9 +30,13 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 NAME = "mf-issue8"
 PORT = 8011
-OVERRIDES = (f"name={NAME}", "train.tuner=lora", f"serve.port={PORT}",
-             # rendered one folder deeper than .smoke/, so the data folder is one more ../ away
-             "volumes.data.host_path=../../../examples/data")
+OVERRIDES = (
+    f"name={NAME}",
+    "train.tuner=lora",
+    f"serve.port={PORT}",
+    # rendered one folder deeper than .smoke/, so the data folder is one more ../ away
+    "volumes.data.host_path=../../../examples/data",
+)
 OUT = demo.SMOKE_DIR / "issue8"
 SPEC_ARGS = ["-f", str(demo.SMOKE_SPEC), *[arg for o in OVERRIDES for arg in ("--set", o)]]
 RUN = "/checkpoints/run"
@@ -41,8 +45,14 @@ RUN = "/checkpoints/run"
 def mf(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     """The CLI as users run it, against this module's stack."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, "-m", "builder.cli", *args, *SPEC_ARGS], capture_output=True, text=True,
-                          env=env, timeout=timeout, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "builder.cli", *args, *SPEC_ARGS],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        cwd=ROOT,
+    )
 
 
 def _share_wheelhouse() -> None:
@@ -95,8 +105,12 @@ def trained(stack):
 @pytest.fixture(scope="module")
 def merged(trained):
     stack, _ = trained
-    result = subprocess.run(["docker", "compose", "-f", str(stack.compose_file), "--profile", "merge", "run", "--rm", "-T",
-                             "merge"], capture_output=True, text=True, timeout=900)
+    result = subprocess.run(
+        ["docker", "compose", "-f", str(stack.compose_file), "--profile", "merge", "run", "--rm", "-T", "merge"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     return stack, result
 
 
@@ -131,7 +145,16 @@ def test_status_follows_the_run_and_reads_it_after(trained):
     assert data["learning_rate"] == pytest.approx(float(logged[-1]["learning_rate"]))
     # Through a throwaway container instead of the mountpoint (what a non-root user gets): the same run.
     via_container = json.loads(mf("status", "--json", "--via", "container").stdout)
-    for key in ("step", "max_steps", "loss", "learning_rate", "grad_norm", "last_checkpoint", "checkpoints", "finished"):
+    for key in (
+        "step",
+        "max_steps",
+        "loss",
+        "learning_rate",
+        "grad_norm",
+        "last_checkpoint",
+        "checkpoints",
+        "finished",
+    ):
         assert via_container[key] == data[key], key
     # A container path, as the logs print it, finds the same run.
     assert json.loads(mf("status", RUN, "--json").stdout)["loss"] == data["loss"]
@@ -157,8 +180,12 @@ def test_merge_writes_the_merged_model(merged):
     assert any((run_dir / "merged").glob("*.safetensors"))
     assert (run_dir / "merged" / ".modelforge-merged-from").read_text().strip() == f"{RUN}/checkpoint-30"
     assert not (run_dir / "merged.partial").exists()
-    again = subprocess.run(["docker", "compose", "-f", str(stack.compose_file), "--profile", "merge", "run", "--rm", "-T",
-                            "merge"], capture_output=True, text=True, timeout=300)
+    again = subprocess.run(
+        ["docker", "compose", "-f", str(stack.compose_file), "--profile", "merge", "run", "--rm", "-T", "merge"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert again.returncode == 0 and "already holds" in again.stderr
     assert "(from /checkpoints/run/checkpoint-30; current)" in mf("status").stdout
 
@@ -171,8 +198,11 @@ def test_server_serves_the_merged_model(served):
 
 def test_chat_in_a_terminal(served):
     env = dict(os.environ, PYTHONPATH=str(ROOT), TERM="xterm")
-    session = PtySession([sys.executable, "-m", "builder.cli", "chat", *SPEC_ARGS, "--max-tokens", "12",
-                          "--temperature", "1.0"], env, cwd=str(ROOT))
+    session = PtySession(
+        [sys.executable, "-m", "builder.cli", "chat", *SPEC_ARGS, "--max-tokens", "12", "--temperature", "1.0"],
+        env,
+        cwd=str(ROOT),
+    )
     try:
         assert f"chatting with tiny-qwen3-moe at http://127.0.0.1:{PORT}" in session.expect("you> ", timeout=60)
         session.send("What is 2 + 3?\n")
@@ -188,12 +218,30 @@ def test_chat_in_a_terminal(served):
 
 def test_batch_killed_then_resumed(served, tmp_path):
     rows = 150
-    (tmp_path / "in.jsonl").write_text("".join(json.dumps({"query": f"What is {i} + {i}?"}) + "\n" for i in range(rows)))
+    (tmp_path / "in.jsonl").write_text(
+        "".join(json.dumps({"query": f"What is {i} + {i}?"}) + "\n" for i in range(rows))
+    )
     out = tmp_path / "out.jsonl"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    process = subprocess.Popen([sys.executable, "-m", "builder.cli", "batch", str(tmp_path / "in.jsonl"), str(out),
-                                *SPEC_ARGS, "-j", "2", "--max-tokens", "24"], env=env, cwd=ROOT,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "builder.cli",
+            "batch",
+            str(tmp_path / "in.jsonl"),
+            str(out),
+            *SPEC_ARGS,
+            "-j",
+            "2",
+            "--max-tokens",
+            "24",
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 120
     while not out.exists() or len(out.read_text().splitlines()) < 10:
         assert process.poll() is None, "batch ended before it could be interrupted"
@@ -220,8 +268,22 @@ def test_batch_killed_then_resumed(served, tmp_path):
 
 
 def test_bench_serve_runs_vllm_bench(served, tmp_path):
-    result = mf("bench-serve", "--engine", "vllm", "--rates", "2,inf", "--num-prompts", "8", "--input-len", "32",
-                "--output-len", "16", "-o", str(tmp_path / "bench"), timeout=600)
+    result = mf(
+        "bench-serve",
+        "--engine",
+        "vllm",
+        "--rates",
+        "2,inf",
+        "--num-prompts",
+        "8",
+        "--input-len",
+        "32",
+        "--output-len",
+        "16",
+        "-o",
+        str(tmp_path / "bench"),
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((tmp_path / "bench" / "summary.json").read_text())
     assert summary["engine"] == "vllm bench serve" and summary["model"] == "tiny-qwen3-moe"

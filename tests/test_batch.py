@@ -24,8 +24,15 @@ def write_rows(path: Path, count: int) -> list[dict]:
     rows = []
     for i in range(count):
         if i % 3 == 2:  # training format: the final assistant turn is the reference, not sent
-            rows.append({"messages": [{"role": "user", "content": f"question {i}"},
-                                      {"role": "assistant", "content": f"reference {i}"}], "id": f"r{i}"})
+            rows.append(
+                {
+                    "messages": [
+                        {"role": "user", "content": f"question {i}"},
+                        {"role": "assistant", "content": f"reference {i}"},
+                    ],
+                    "id": f"r{i}",
+                }
+            )
         else:
             rows.append({"query": f"question {i}", "id": f"r{i}"})
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -42,14 +49,33 @@ def outputs(path: Path) -> list[dict]:
 
 def cli(*args: str, url: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(ROOT), VLLM_API_KEY=KEY)
-    return subprocess.run([sys.executable, "-m", "builder.cli", "batch", *args, "--url", url, "--model", MODEL,
-                           "-f", "/nonexistent/spec.yaml"], capture_output=True, text=True, env=env, timeout=120)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "builder.cli",
+            "batch",
+            *args,
+            "--url",
+            url,
+            "--model",
+            MODEL,
+            "-f",
+            "/nonexistent/spec.yaml",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
 
 
 def test_all_rows_answered_in_input_order(tmp_path):
     rows = write_rows(tmp_path / "in.jsonl", 12)
     with FakeOpenAI(delay=0.02) as server:
-        result = cli(str(tmp_path / "in.jsonl"), str(tmp_path / "out.jsonl"), "-j", "4", "--max-tokens", "9", url=server.url)
+        result = cli(
+            str(tmp_path / "in.jsonl"), str(tmp_path / "out.jsonl"), "-j", "4", "--max-tokens", "9", url=server.url
+        )
         assert result.returncode == 0, result.stderr
         assert sorted(asked(server)) == sorted(f"question {i}" for i in range(12))  # each once; no reference sent
         assert all(r["body"]["max_tokens"] == 9 for r in server.requests)
@@ -66,8 +92,13 @@ def test_all_rows_answered_in_input_order(tmp_path):
 def test_concurrency_is_bounded(tmp_path):
     write_rows(tmp_path / "in.jsonl", 12)
     with FakeOpenAI(delay=0.2) as server:
-        counts = batch.run(Endpoint(server.url, KEY, MODEL), tmp_path / "in.jsonl", tmp_path / "out.jsonl",
-                           batch.Settings(concurrency=3), stream=open(os.devnull, "w"))
+        counts = batch.run(
+            Endpoint(server.url, KEY, MODEL),
+            tmp_path / "in.jsonl",
+            tmp_path / "out.jsonl",
+            batch.Settings(concurrency=3),
+            stream=open(os.devnull, "w"),
+        )
     assert counts["answered"] == 12
     assert server.max_inflight == 3  # 3 at a time: never more, and it did overlap
 
@@ -77,9 +108,28 @@ def test_interrupted_run_resumes_without_re_asking(tmp_path):
     out = tmp_path / "out.jsonl"
     with FakeOpenAI(delay=0.1) as server:
         env = dict(os.environ, PYTHONPATH=str(ROOT), VLLM_API_KEY=KEY)
-        process = subprocess.Popen([sys.executable, "-m", "builder.cli", "batch", str(tmp_path / "in.jsonl"), str(out),
-                                    "--url", server.url, "--model", MODEL, "-j", "2", "-f", "/nonexistent.yaml"],
-                                   env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "builder.cli",
+                "batch",
+                str(tmp_path / "in.jsonl"),
+                str(out),
+                "--url",
+                server.url,
+                "--model",
+                MODEL,
+                "-j",
+                "2",
+                "-f",
+                "/nonexistent.yaml",
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         deadline = time.monotonic() + 30
         while not out.exists() or len(out.read_text().splitlines()) < 8:
             assert time.monotonic() < deadline and process.poll() is None
@@ -146,7 +196,12 @@ def test_bad_input_is_refused_with_line_numbers(tmp_path):
 def test_wrong_key_fails_cleanly(tmp_path, monkeypatch):
     write_rows(tmp_path / "in.jsonl", 2)
     with FakeOpenAI() as server:
-        counts = batch.run(Endpoint(server.url, "wrong", MODEL), tmp_path / "in.jsonl", tmp_path / "out.jsonl",
-                           batch.Settings(retries=0), stream=open(os.devnull, "w"))
+        counts = batch.run(
+            Endpoint(server.url, "wrong", MODEL),
+            tmp_path / "in.jsonl",
+            tmp_path / "out.jsonl",
+            batch.Settings(retries=0),
+            stream=open(os.devnull, "w"),
+        )
     assert counts["failed"] == 2
     assert all("VLLM_API_KEY does not match" in o["error"] for o in outputs(tmp_path / "out.jsonl"))

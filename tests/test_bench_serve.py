@@ -33,13 +33,13 @@ def test_docker_command_runs_vllm_bench_from_the_serving_image(root, tmp_path):
     assert command[:5] == ["docker", "run", "--rm", "--network", "host"]
     assert "s3cret-key" not in " ".join(command)  # the key travels in the environment only
     assert command[command.index("OPENAI_API_KEY") - 1] == "-e"
-    assert f"mf-b-model-cache:/models" in command and "mf-b-checkpoints:/checkpoints:ro" in command
+    assert "mf-b-model-cache:/models" in command and "mf-b-checkpoints:/checkpoints:ro" in command
     assert f"{tmp_path}:/results" in command
     image = command.index("modelforge/smoke-serve:cpu")
-    assert command[image - 2:image] == ["--entrypoint", "python3"]
+    assert command[image - 2 : image] == ["--entrypoint", "python3"]
     assert command[image + 1] == "-c" and "vllm.entrypoints.cli.main" in command[image + 2]
     assert json.loads(command[image + 3]) == ["2", "inf"]
-    args = command[image + 4:]
+    args = command[image + 4 :]
     pairs = {flag: args[i + 1] for i, flag in enumerate(args[:-1]) if flag.startswith("--")}
     assert pairs["--base-url"] == "http://127.0.0.1:8011" and pairs["--model"] == "tiny-qwen3-moe"
     assert pairs["--tokenizer"] == "/models/tiny-qwen3-moe" and pairs["--dataset-name"] == "random"
@@ -76,27 +76,67 @@ def test_auto_falls_back_to_builtin_when_the_container_fails(tmp_path, monkeypat
     spec = validate({"serve": {"max_model_len": 1024}})
     notes = []
     with FakeOpenAI() as server:
-        summary = benchserve.run(spec, make_plan(spec), Endpoint(server.url, KEY, MODEL), benchserve.Load(["inf"], 2, 4, 3),
-                                 tmp_path, tmp_path, engine="auto", log=notes.append)
+        summary = benchserve.run(
+            spec,
+            make_plan(spec),
+            Endpoint(server.url, KEY, MODEL),
+            benchserve.Load(["inf"], 2, 4, 3),
+            tmp_path,
+            tmp_path,
+            engine="auto",
+            log=notes.append,
+        )
     assert summary["engine"] == benchserve.BUILTIN_ENGINE
     assert any("falling back to the built-in load generator" in n for n in notes)
     with pytest.raises(PlanError, match="failed"):
-        benchserve.run(spec, make_plan(spec), Endpoint("http://x/v1", "k", "m"), benchserve.Load(["inf"], 2, 4, 3),
-                       tmp_path, tmp_path, engine="vllm", log=notes.append)
+        benchserve.run(
+            spec,
+            make_plan(spec),
+            Endpoint("http://x/v1", "k", "m"),
+            benchserve.Load(["inf"], 2, 4, 3),
+            tmp_path,
+            tmp_path,
+            engine="vllm",
+            log=notes.append,
+        )
 
 
 def test_lengths_must_fit_the_served_context(tmp_path):
     spec = validate({"serve": {"max_model_len": 512}})
     with pytest.raises(PlanError, match="max_model_len"):
-        benchserve.run(spec, make_plan(spec), Endpoint("http://x/v1", "k", "m"), benchserve.Load(["1"], 1, 500, 100),
-                       tmp_path, tmp_path)
+        benchserve.run(
+            spec,
+            make_plan(spec),
+            Endpoint("http://x/v1", "k", "m"),
+            benchserve.Load(["1"], 1, 500, 100),
+            tmp_path,
+            tmp_path,
+        )
 
 
 def test_cli_builtin_against_a_stand_in(tmp_path, monkeypatch, cli):
     monkeypatch.setenv("VLLM_API_KEY", KEY)
     with FakeOpenAI() as server:
-        result = cli("bench-serve", "--url", server.url, "--model", MODEL, "--engine", "builtin", "--rates", "inf",
-                     "--num-prompts", "3", "--input-len", "8", "--output-len", "4", "-o", str(tmp_path / "b"),
-                     "-f", str(tmp_path / "none.yaml"))
+        result = cli(
+            "bench-serve",
+            "--url",
+            server.url,
+            "--model",
+            MODEL,
+            "--engine",
+            "builtin",
+            "--rates",
+            "inf",
+            "--num-prompts",
+            "3",
+            "--input-len",
+            "8",
+            "--output-len",
+            "4",
+            "-o",
+            str(tmp_path / "b"),
+            "-f",
+            str(tmp_path / "none.yaml"),
+        )
     assert result.returncode == 0, result.stderr
     assert "engine: builtin" in result.stdout and (tmp_path / "b" / "summary.json").is_file()

@@ -18,7 +18,11 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 
 def _real_looking_secrets() -> dict[str, str]:
-    alnum = lambda n: "".join(secrets.choice("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") for _ in range(n))
+    def alnum(n):
+        return "".join(
+            secrets.choice("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") for _ in range(n)
+        )
+
     return {
         "HF_TOKEN": f"hf_{alnum(34)}",
         "HUGGING_FACE_HUB_TOKEN": f"hf_{alnum(34)}",
@@ -58,7 +62,7 @@ def built_among_secrets():
 def _found_in_image(image: str, values: list[str], needles) -> bytes:
     """What of `values` (whole, or their second halves) `docker save` of the image holds: every layer's
     files (also files a later layer deleted) and the image config (env, labels, build history)."""
-    needles.write_text("".join(f"{v}\n{v[len(v) // 2:]}\n" for v in values))
+    needles.write_text("".join(f"{v}\n{v[len(v) // 2 :]}\n" for v in values))
     save = subprocess.Popen(["docker", "save", image], stdout=subprocess.PIPE)
     scan = subprocess.run(["grep", "-a", "-o", "-F", "-f", str(needles)], stdin=save.stdout, capture_output=True)
     save.stdout.close()
@@ -97,11 +101,22 @@ def test_the_scan_finds_a_secret_a_layer_deleted(tmp_path):
 
 def test_images_run_as_an_unprivileged_user(built_among_secrets):
     plan, _ = built_among_secrets
-    script = ("id -u; id -g; echo $HOME; test -w $HOME && echo home-writable; test -w /opt/venv || echo venv-read-only; "
-              "stat -c %u /models /checkpoints /workspace")
+    script = (
+        "id -u; id -g; echo $HOME; test -w $HOME && echo home-writable; test -w /opt/venv || echo venv-read-only; "
+        "stat -c %u /models /checkpoints /workspace"
+    )
     for which in ("train", "serve"):
         out = docker.run(image_ref(plan.spec, which), ["-c", script], entrypoint="sh", remove=True, networks=["none"])
-        assert out.split() == ["1000", "1000", "/home/modelforge", "home-writable", "venv-read-only", "1000", "1000", "1000"]
+        assert out.split() == [
+            "1000",
+            "1000",
+            "/home/modelforge",
+            "home-writable",
+            "venv-read-only",
+            "1000",
+            "1000",
+            "1000",
+        ]
 
 
 def test_labels_name_the_base_and_the_versions_inside(built_among_secrets):
@@ -116,5 +131,7 @@ def test_labels_name_the_base_and_the_versions_inside(built_among_secrets):
         assert "org.opencontainers.image.base.digest" not in labels  # the smoke base is a local image: no digest
         names = [pin.split("==")[0] for pin in labels["io.modelforge.stack"].split()]
         assert len(names) == (4 if which == "train" else 2)  # train: torch, ms-swift, deepspeed, transformers
-        installed = docker.run(image, ["-c", probe, *names], entrypoint="python3", remove=True, networks=["none"]).strip()
+        installed = docker.run(
+            image, ["-c", probe, *names], entrypoint="python3", remove=True, networks=["none"]
+        ).strip()
         assert labels["io.modelforge.stack"] == installed

@@ -19,8 +19,22 @@ from tests.pty_session import PtySession
 def chat(url: str, *extra: str, key: str = KEY) -> PtySession:
     env = dict(os.environ, PYTHONPATH=str(ROOT), VLLM_API_KEY=key, TERM="xterm")
     env.pop("NO_COLOR", None)
-    return PtySession([sys.executable, "-m", "builder.cli", "chat", "--url", url, "--model", MODEL,
-                       "-f", "/nonexistent/spec.yaml", *extra], env)
+    return PtySession(
+        [
+            sys.executable,
+            "-m",
+            "builder.cli",
+            "chat",
+            "--url",
+            url,
+            "--model",
+            MODEL,
+            "-f",
+            "/nonexistent/spec.yaml",
+            *extra,
+        ],
+        env,
+    )
 
 
 @pytest.mark.parametrize("field", ["reasoning_content", "reasoning"])
@@ -51,10 +65,12 @@ def test_streamed_chat_shows_reasoning_apart_and_keeps_history(field):
         chats = [r["body"] for r in server.requests if r["path"] == "/v1/chat/completions"]
     assert all(body["stream"] and body["max_tokens"] == 50 for body in chats)
     # The second turn carries the first answer as history, without its reasoning.
-    assert chats[1]["messages"] == [{"role": "system", "content": "be brief"},
-                                    {"role": "user", "content": "hello there"},
-                                    {"role": "assistant", "content": "echo: hello there "},
-                                    {"role": "user", "content": "and again"}]
+    assert chats[1]["messages"] == [
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": "hello there"},
+        {"role": "assistant", "content": "echo: hello there "},
+        {"role": "user", "content": "and again"},
+    ]
     assert chats[2]["messages"] == [{"role": "system", "content": "be brief"}, {"role": "user", "content": "fresh"}]
 
 

@@ -63,6 +63,7 @@ def test_render_into_folder_and_check(cli, tmp_path, root):
 
 # ---- issue 15: schema, completion, suggestions, one-line help
 
+
 def test_a_mistyped_command_gets_a_suggestion_and_exit_2(cli):
     r = cli("paln")
     assert r.returncode == 2
@@ -83,8 +84,10 @@ def test_bash_completion_lists_commands_and_their_flags(cli):
     import subprocess
 
     script = cli("completion", "bash").stdout
-    probe = script + '\nCOMP_WORDS=(modelforge pl); COMP_CWORD=1; _modelforge; echo "${COMPREPLY[*]}"' \
-                     '\nCOMP_WORDS=(modelforge plan --j); COMP_CWORD=2; _modelforge; echo "${COMPREPLY[*]}"'
+    probe = (
+        script + '\nCOMP_WORDS=(modelforge pl); COMP_CWORD=1; _modelforge; echo "${COMPREPLY[*]}"'
+        '\nCOMP_WORDS=(modelforge plan --j); COMP_CWORD=2; _modelforge; echo "${COMPREPLY[*]}"'
+    )
     out = subprocess.run(["bash", "-c", probe], capture_output=True, text=True, check=True).stdout.splitlines()
     assert out == ["plan plot", "--json"]
 

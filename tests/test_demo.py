@@ -44,9 +44,11 @@ def variant(name: str, *overrides: str) -> demo.Stack:
 
 
 def http(url: str, key: str | None = None, body: dict | None = None) -> int:
-    request = urllib.request.Request(url, data=json.dumps(body).encode() if body else None,
-                                     headers={"Content-Type": "application/json",
-                                              **({"Authorization": f"Bearer {key}"} if key else {})})
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode() if body else None,
+        headers={"Content-Type": "application/json", **({"Authorization": f"Bearer {key}"} if key else {})},
+    )
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
             return response.status
@@ -81,13 +83,18 @@ def test_train_serve_chat(stack, monkeypatch):
     assert isinstance(reply, str) and reply.strip()
 
     # The API key is required; health needs none; the model name is the spec's.
-    chat_body = {"model": stack.plan.serve.served_name, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}
+    chat_body = {
+        "model": stack.plan.serve.served_name,
+        "messages": [{"role": "user", "content": "hi"}],
+        "max_tokens": 2,
+    }
     assert http(f"{stack.base_url}/v1/chat/completions", None, chat_body) == 401
     assert http(f"{stack.base_url}/v1/chat/completions", "wrong-key", chat_body) == 401
     assert http(f"{stack.base_url}/health") == 200
     assert http(f"{stack.base_url}/v1/models") == 401
-    with urllib.request.urlopen(urllib.request.Request(f"{stack.base_url}/v1/models",
-                                                       headers={"Authorization": f"Bearer {key}"}), timeout=30) as r:
+    with urllib.request.urlopen(
+        urllib.request.Request(f"{stack.base_url}/v1/models", headers={"Authorization": f"Bearer {key}"}), timeout=30
+    ) as r:
         models = json.load(r)
     assert [m["id"] for m in models["data"]] == [stack.plan.serve.served_name]
 
@@ -100,15 +107,18 @@ def test_train_serve_chat(stack, monkeypatch):
     with urllib.request.urlopen("http://127.0.0.1:7860/", timeout=30) as r:
         page = r.read().decode()
     assert "ModelForge chat" in page and key not in page
-    request = urllib.request.Request("http://127.0.0.1:7860/api/chat", headers={"Content-Type": "application/json"},
-                                     data=json.dumps({"messages": [{"role": "user", "content": "hi"}]}).encode())
+    request = urllib.request.Request(
+        "http://127.0.0.1:7860/api/chat",
+        headers={"Content-Type": "application/json"},
+        data=json.dumps({"messages": [{"role": "user", "content": "hi"}]}).encode(),
+    )
     with urllib.request.urlopen(request, timeout=120) as r:
         answer = json.load(r)
     assert isinstance(answer["content"], str)
     logs = stack.client.compose.logs(services=["train", "serve", "ui"])
     assert "serving /checkpoints/" in logs and "200 OK" in logs
     for value in (key, *hub.values()):
-        assert value not in logs and value[len(value) // 2:] not in logs
+        assert value not in logs and value[len(value) // 2 :] not in logs
     stack.client.compose.stop(services=["ui", "serve"])
 
 
@@ -117,8 +127,14 @@ def _volume_path(stack: demo.Stack) -> Path:
 
 
 def test_restart_mid_run_resumes_from_newest_complete_checkpoint(stack):
-    run = variant("resume", "train.run_name=resume", "train.max_steps=600", "train.save_steps=50",
-                  "train.save_total_limit=20", "train.logging_steps=50")
+    run = variant(
+        "resume",
+        "train.run_name=resume",
+        "train.max_steps=600",
+        "train.save_steps=50",
+        "train.save_total_limit=20",
+        "train.logging_steps=50",
+    )
     run_dir = _volume_path(run) / "resume"
     run.client.compose.up(services=["train"], detach=True, force_recreate=True)
     deadline = time.monotonic() + 600
@@ -166,15 +182,21 @@ def test_server_under_load_and_after_a_crash(stack):
         results = list(pool.map(one, range(300)))
     elapsed = time.monotonic() - started
     latencies = sorted(seconds for _, seconds in results)
-    print(f"load: 300 requests at concurrency 16 in {elapsed:.1f} s ({300 / elapsed:.1f} req/s), "
-          f"p50 {latencies[150]:.2f} s, p99 {latencies[296]:.2f} s")
+    print(
+        f"load: 300 requests at concurrency 16 in {elapsed:.1f} s ({300 / elapsed:.1f} req/s), "
+        f"p50 {latencies[150]:.2f} s, p99 {latencies[296]:.2f} s"
+    )
     assert [status for status, _ in results] == [200] * 300
 
     container = stack.container("serve")
     processes = docker.container.execute(container, ["sh", "-c", "cat /proc/[0-9]*/cmdline | tr '\\0' ' '"])
     assert "api_server" in processes and key not in processes  # the key travels in the environment only
-    history = subprocess.run(["docker", "history", "--no-trunc", "--format", "{{.CreatedBy}}",
-                              image_ref(stack.plan.spec, "serve")], capture_output=True, text=True, check=True).stdout
+    history = subprocess.run(
+        ["docker", "history", "--no-trunc", "--format", "{{.CreatedBy}}", image_ref(stack.plan.spec, "serve")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert key not in history and "VLLM_API_KEY=" not in history
 
     # Kill the server's processes inside (a manual `docker stop` would switch the restart policy off).

@@ -5,8 +5,8 @@ Needs Docker: fails, never skips, when the engine is missing (.ci/run starts it)
 from __future__ import annotations
 
 import json
-import random
 import os
+import random
 import secrets
 import signal
 import subprocess
@@ -42,8 +42,11 @@ def _logged_steps(run_dir: Path) -> int:
         lines = (run_dir / "logging.jsonl").read_text().splitlines()
     except FileNotFoundError:
         return 0
-    steps = [int(json.loads(line)["global_step/max_steps"].split("/")[0]) for line in lines
-             if line.startswith("{") and line.endswith("}") and "global_step/max_steps" in line]
+    steps = [
+        int(json.loads(line)["global_step/max_steps"].split("/")[0])
+        for line in lines
+        if line.startswith("{") and line.endswith("}") and "global_step/max_steps" in line
+    ]
     return max(steps, default=0)
 
 
@@ -66,11 +69,19 @@ def test_killed_at_a_random_point_resumes_and_finishes(stack, seed):
     rng = random.Random(seed)
     max_steps, save_steps = 400, 50
     name = f"kill{seed}"
-    run = variant(name, f"train.run_name={name}", f"train.max_steps={max_steps}", f"train.save_steps={save_steps}",
-                  "train.save_total_limit=20", "train.logging_steps=1")
+    run = variant(
+        name,
+        f"train.run_name={name}",
+        f"train.max_steps={max_steps}",
+        f"train.save_steps={save_steps}",
+        "train.save_total_limit=20",
+        "train.logging_steps=1",
+    )
     run_dir = _run_dir(run, name)
     at_save = seed % 2 == 1
-    target = rng.randrange(save_steps, max_steps - save_steps, save_steps) if at_save else rng.randint(5, max_steps - 60)
+    target = (
+        rng.randrange(save_steps, max_steps - save_steps, save_steps) if at_save else rng.randint(5, max_steps - 60)
+    )
     run.client.compose.up(services=["train"], detach=True, force_recreate=True)
     container = run.container("train")
     deadline = time.monotonic() + 600
@@ -112,9 +123,11 @@ def test_killed_at_a_random_point_resumes_and_finishes(stack, seed):
     marker = f"resuming from /checkpoints/{name}/checkpoint-"
     resumed = int(logs.split(marker)[1].split()[0]) if marker in logs else 0  # killed before the first save
     redone = killed_at - resumed
-    print(f"seed {seed}: killed at step {killed_at} ({'when checkpoint-' if at_save else 'target step '}{target}"
-          f"{' appeared' if at_save else ''}), complete checkpoints {complete}, half-written {half_written}, "
-          f"last-checkpoint -> {linked}, resumed from {resumed or 'the start'}, {redone} steps redone")
+    print(
+        f"seed {seed}: killed at step {killed_at} ({'when checkpoint-' if at_save else 'target step '}{target}"
+        f"{' appeared' if at_save else ''}), complete checkpoints {complete}, half-written {half_written}, "
+        f"last-checkpoint -> {linked}, resumed from {resumed or 'the start'}, {redone} steps redone"
+    )
     assert resumed == (resume_point.step if resume_point else 0)
     assert 0 <= redone <= save_steps
     state = json.loads((run_dir / "last-checkpoint" / "trainer_state.json").read_text())
@@ -129,10 +142,19 @@ class Keeper:
     def __init__(self, stack: demo.Stack, size_mib: int):
         self.volume = stack.volume["checkpoints"]
         self.mount = stack.plan.spec.volumes.checkpoints.mount
-        docker.volume.create(self.volume, driver="local",
-                             options={"type": "tmpfs", "device": "tmpfs", "o": f"size={size_mib}m,uid=1000,gid=1000"})
-        self.container = docker.run(image_ref(stack.plan.spec, "train"), ["infinity"], entrypoint="sleep", detach=True,
-                                    volumes=[(self.volume, self.mount)], networks=["none"])
+        docker.volume.create(
+            self.volume,
+            driver="local",
+            options={"type": "tmpfs", "device": "tmpfs", "o": f"size={size_mib}m,uid=1000,gid=1000"},
+        )
+        self.container = docker.run(
+            image_ref(stack.plan.spec, "train"),
+            ["infinity"],
+            entrypoint="sleep",
+            detach=True,
+            volumes=[(self.volume, self.mount)],
+            networks=["none"],
+        )
 
     def sh(self, script: str) -> str:
         return docker.container.execute(self.container, ["sh", "-c", script])
@@ -155,8 +177,15 @@ def test_full_checkpoint_volume(stack):
     """The checkpoint volume fills up: before training when not even one checkpoint fits (refused, with the
     space needed), and in the middle of writing checkpoint 20 (a clear error; checkpoint 10 stays the
     newest complete one and last-checkpoint still points at it). Freed, the run resumes and finishes."""
-    run = variant("full", "name=mf-full", "train.run_name=full", "train.max_steps=30", "train.save_steps=10",
-                  "train.save_total_limit=3", "train.logging_steps=5")
+    run = variant(
+        "full",
+        "name=mf-full",
+        "train.run_name=full",
+        "train.max_steps=30",
+        "train.save_steps=10",
+        "train.save_total_limit=3",
+        "train.logging_steps=5",
+    )
     run.client.compose.down(volumes=True, remove_orphans=True)
     estimate = int(run.plan.train.env["MF_CHECKPOINT_BYTES"])
     keeper = Keeper(run, size_mib=64)  # before anything mounts the volume, so it is the tmpfs one
@@ -167,7 +196,10 @@ def test_full_checkpoint_volume(stack):
         keeper.leave_free(estimate // 2)
         assert run.train(follow=False) == 1
         logs = run.client.compose.logs(services=["train"], no_log_prefix=True)
-        assert "the volume mf-full-checkpoints has" in logs and "one checkpoint of this run takes about 9.2 MiB: not starting" in logs
+        assert (
+            "the volume mf-full-checkpoints has" in logs
+            and "one checkpoint of this run takes about 9.2 MiB: not starting" in logs
+        )
         assert "volumes.checkpoints.size" in logs and "Traceback" not in logs
         print("\n".join(line for line in logs.splitlines() if line.startswith("[modelforge]")))
         assert "checkpoint-" not in keeper.sh(f"ls -1 {run_dir} 2> /dev/null || true")
@@ -184,8 +216,10 @@ def test_full_checkpoint_volume(stack):
         state = json.loads(keeper.sh(f"cat {run_dir}/checkpoint-10/trainer_state.json"))
         assert state["global_step"] == 10
         listing = keeper.sh(f"ls -1 {run_dir}").split()
-        print(f"full volume: estimate {estimate / MiB:.1f} MiB per checkpoint, left "
-              f"{estimate * 1.5 / MiB:.1f} MiB free; after the failure: {sorted(listing)}")
+        print(
+            f"full volume: estimate {estimate / MiB:.1f} MiB per checkpoint, left "
+            f"{estimate * 1.5 / MiB:.1f} MiB free; after the failure: {sorted(listing)}"
+        )
         assert "checkpoint-20" in listing  # the half-written one, left for the entrypoint to skip
 
         # 3. Space freed: the same command resumes from checkpoint 10 (skipping 20) and finishes.
@@ -206,11 +240,21 @@ def test_volume_left_by_a_root_image_gets_a_fix_that_works(stack):
     run = variant("legacy", "train.run_name=legacy", "train.max_steps=2", "train.save_steps=2")
     image = image_ref(run.plan.spec, "train")
     volume = run.volume["checkpoints"]
-    docker.run(image, ["-c", "mkdir -p /checkpoints/legacy && touch /checkpoints/legacy/args.json"], entrypoint="sh",
-               user="0", remove=True, volumes=[(volume, "/checkpoints")], networks=["none"])
+    docker.run(
+        image,
+        ["-c", "mkdir -p /checkpoints/legacy && touch /checkpoints/legacy/args.json"],
+        entrypoint="sh",
+        user="0",
+        remove=True,
+        volumes=[(volume, "/checkpoints")],
+        networks=["none"],
+    )
     assert run.train(follow=False) == 1
     logs = run.client.compose.logs(services=["train"], no_log_prefix=True)
-    assert "/checkpoints/legacy is not writable by this container's user (uid 1000); /checkpoints/legacy belongs to uid 0" in logs
+    assert (
+        "/checkpoints/legacy is not writable by this container's user (uid 1000); /checkpoints/legacy belongs to uid 0"
+        in logs
+    )
     fix = next(line for line in logs.splitlines() if "docker run --rm --user 0" in line).split("] ", 1)[1].strip()
     command = fix.replace("VOLUME", volume).replace("IMAGE", image).split()
     subprocess.run(command, check=True, timeout=120)

@@ -11,8 +11,23 @@ import pytest
 
 from builder import doctor
 from builder.doctor import (
-    FAIL, GIB, PASS, WARN, Host, cuda_of_image, cuda_of_wheels, max_cuda, min_driver, parse_docker_info,
-    parse_meminfo, parse_nvidia_smi, parse_quantity, parse_version, run_checks, run_doctor, suggest_gpu,
+    FAIL,
+    GIB,
+    PASS,
+    WARN,
+    Host,
+    cuda_of_image,
+    cuda_of_wheels,
+    max_cuda,
+    min_driver,
+    parse_docker_info,
+    parse_meminfo,
+    parse_nvidia_smi,
+    parse_quantity,
+    parse_version,
+    run_checks,
+    run_doctor,
+    suggest_gpu,
 )
 from builder.plan import make_plan
 from builder.spec import Spec
@@ -31,9 +46,23 @@ def plan_for(**spec):
 class FakeHost(Host):
     """Answers from tests/fixtures/doctor/ instead of the machine."""
 
-    def __init__(self, smi="nvidia-smi-h200x5.csv", smi_rc=0, docker="docker-info-nvidia.json", docker_rc=0,
-                 docker_err="", compose="compose-version-v2.txt", compose_v1=None, disks=None, free_gib=5000,
-                 mem="meminfo-2tib.txt", shm_gib=1000.0, tools=(), paths=(), volumes=None):
+    def __init__(
+        self,
+        smi="nvidia-smi-h200x5.csv",
+        smi_rc=0,
+        docker="docker-info-nvidia.json",
+        docker_rc=0,
+        docker_err="",
+        compose="compose-version-v2.txt",
+        compose_v1=None,
+        disks=None,
+        free_gib=5000,
+        mem="meminfo-2tib.txt",
+        shm_gib=1000.0,
+        tools=(),
+        paths=(),
+        volumes=None,
+    ):
         self.smi, self.smi_rc, self.docker, self.docker_rc, self.docker_err = smi, smi_rc, docker, docker_rc, docker_err
         self.compose, self.compose_v1 = compose, compose_v1
         self.disks, self.free_gib, self.mem, self.shm_gib = disks or {}, free_gib, mem, shm_gib
@@ -82,6 +111,7 @@ def by_name(checks) -> dict:
 
 # --- parsers ------------------------------------------------------------------------------------
 
+
 def test_parse_nvidia_smi_recordings():
     h200 = parse_nvidia_smi(read("nvidia-smi-h200x5.csv"))
     assert len(h200) == 5 and h200[0] == doctor.GpuInfo("NVIDIA H200", 143771, "580.95.05")
@@ -104,17 +134,20 @@ def test_parse_docker_info_recordings():
     assert not parse_docker_info("Cannot connect to the Docker daemon").reachable
 
 
-@pytest.mark.parametrize("ref, cuda", [
-    ("nvidia/cuda:13.0.1-cudnn-devel-ubuntu24.04", (13, 0)),
-    ("nvidia/cuda:12.8.1-base-ubuntu22.04", (12, 8)),
-    ("registry.example.com:5000/mirror/nvidia/cuda:12.4.1-devel-ubuntu22.04", (12, 4)),
-    ("pytorch/pytorch:2.5.1-cuda12.4-cudnn9-devel", (12, 4)),
-    ("vllm/vllm-openai:v0.9.0-cu128", (12, 8)),
-    ("example/train:cu118", (11, 8)),
-    ("ubuntu:24.04", None),
-    ("nvidia/cuda@sha256:abcdef", None),
-    ("python", None),
-])
+@pytest.mark.parametrize(
+    "ref, cuda",
+    [
+        ("nvidia/cuda:13.0.1-cudnn-devel-ubuntu24.04", (13, 0)),
+        ("nvidia/cuda:12.8.1-base-ubuntu22.04", (12, 8)),
+        ("registry.example.com:5000/mirror/nvidia/cuda:12.4.1-devel-ubuntu22.04", (12, 4)),
+        ("pytorch/pytorch:2.5.1-cuda12.4-cudnn9-devel", (12, 4)),
+        ("vllm/vllm-openai:v0.9.0-cu128", (12, 8)),
+        ("example/train:cu118", (11, 8)),
+        ("ubuntu:24.04", None),
+        ("nvidia/cuda@sha256:abcdef", None),
+        ("python", None),
+    ],
+)
 def test_cuda_of_image(ref, cuda):
     assert cuda_of_image(ref) == cuda
 
@@ -131,7 +164,9 @@ def test_driver_table():
 def test_small_parsers():
     assert parse_version("Docker Compose version v2.29.7") == (2, 29, 7) and parse_version("5.6.1\n") == (5, 6, 1)
     assert parse_version("") is None
-    assert parse_quantity("300Gi") == 300 and parse_quantity("1Ti") == 1024 and round(parse_quantity("500G"), 1) == 465.7
+    assert (
+        parse_quantity("300Gi") == 300 and parse_quantity("1Ti") == 1024 and round(parse_quantity("500G"), 1) == 465.7
+    )
     assert parse_quantity("lots") is None
     assert parse_meminfo(read("meminfo-2tib.txt")) == 2112767152 * 1024
     assert suggest_gpu("NVIDIA H100 80GB HBM3") == "H100-80GB" and suggest_gpu("NVIDIA GeForce RTX 4090") == "RTX4090"
@@ -139,6 +174,7 @@ def test_small_parsers():
 
 
 # --- checks against the plan ------------------------------------------------------------------
+
 
 def test_ready_gpu_host_passes_everything(tmp_path):
     checks = run_checks(plan_for(), FakeHost(), tmp_path)
@@ -156,7 +192,10 @@ def test_no_gpu_reports_and_fails_with_fixes(tmp_path):
     assert count.status == FAIL and count.detail == "0 GPUs found (nvidia-smi not found), the spec needs 5 x H200"
     assert "--set hardware.gpus=0" in count.fix and "\n" not in count.fix
     assert checks["gpu model"].status == WARN
-    assert checks["driver vs train"].status == FAIL and "install NVIDIA driver 580 or newer" in checks["driver vs train"].fix
+    assert (
+        checks["driver vs train"].status == FAIL
+        and "install NVIDIA driver 580 or newer" in checks["driver vs train"].fix
+    )
     assert checks["nvidia runtime"].status == FAIL and "nvidia-ctk runtime configure" in checks["nvidia runtime"].fix
 
 
@@ -172,7 +211,9 @@ def test_old_driver_and_smaller_gpus_fail(tmp_path):
     host = FakeHost(smi="nvidia-smi-h100x8-driver550.csv")
     checks = by_name(run_checks(plan_for(), host, tmp_path))
     driver = checks["driver vs train"]
-    assert driver.status == FAIL and driver.detail.startswith("driver 550.127.05 is older than 580.65.06, the minimum for CUDA 13.0")
+    assert driver.status == FAIL and driver.detail.startswith(
+        "driver 550.127.05 is older than 580.65.06, the minimum for CUDA 13.0"
+    )
     assert "upgrade the NVIDIA driver to 580 or newer, or build on a CUDA 12.4 base" in driver.fix
     model = checks["gpu model"]  # the plan assumed 140 GiB H200s and needs ~118 GiB per GPU
     assert model.status == FAIL and "--set hardware.gpu=H100-80GB" in model.fix
@@ -180,15 +221,22 @@ def test_old_driver_and_smaller_gpus_fail(tmp_path):
     # planned for what is there: the model check passes, the driver still does not
     fixed = by_name(run_checks(plan_for(hardware={"gpus": 8, "gpu": "H100-80GB"}), host, tmp_path))
     assert fixed["gpu model"].status == PASS and fixed["driver vs train"].status == FAIL
-    cu124 = {"images": {"train": {"name": "t/train", "base": "nvidia/cuda:12.4.1-cudnn-devel-ubuntu22.04"},
-                        "serve": {"name": "t/serve", "base": "nvidia/cuda:12.4.1-base-ubuntu22.04"}},
-             "stack": {"torch_index_url": "https://download.pytorch.org/whl/cu124"}, "hardware": {"gpus": 8, "gpu": "H100-80GB"}}
+    cu124 = {
+        "images": {
+            "train": {"name": "t/train", "base": "nvidia/cuda:12.4.1-cudnn-devel-ubuntu22.04"},
+            "serve": {"name": "t/serve", "base": "nvidia/cuda:12.4.1-base-ubuntu22.04"},
+        },
+        "stack": {"torch_index_url": "https://download.pytorch.org/whl/cu124"},
+        "hardware": {"gpus": 8, "gpu": "H100-80GB"},
+    }
     assert by_name(run_checks(plan_for(**cu124), host, tmp_path))["driver vs train"].status == PASS
 
 
 def test_torch_wheels_raise_the_driver_need(tmp_path):
-    spec = {"images": {"train": {"name": "t/train", "base": "nvidia/cuda:12.4.1-cudnn-devel-ubuntu22.04"}},
-            "stack": {"torch_index_url": "https://download.pytorch.org/whl/cu128"}}
+    spec = {
+        "images": {"train": {"name": "t/train", "base": "nvidia/cuda:12.4.1-cudnn-devel-ubuntu22.04"}},
+        "stack": {"torch_index_url": "https://download.pytorch.org/whl/cu128"},
+    }
     checks = by_name(run_checks(plan_for(**spec), FakeHost(smi="nvidia-smi-h100x8-driver550.csv"), tmp_path))
     assert checks["driver vs train"].status == FAIL and "CUDA 12.8" in checks["driver vs train"].detail
     assert "torch 12.8 wheels" in checks["driver vs train"].detail
@@ -217,15 +265,25 @@ def test_cpu_spec_skips_gpu_checks(tmp_path):
 
 
 def test_docker_unreachable_and_compose_missing(tmp_path):
-    host = FakeHost(docker="docker-info-unreachable.json", docker_rc=1, docker_err=read("docker-info-unreachable.stderr"),
-                    compose=None, tools=("nvidia-container-runtime-hook",))
+    host = FakeHost(
+        docker="docker-info-unreachable.json",
+        docker_rc=1,
+        docker_err=read("docker-info-unreachable.stderr"),
+        compose=None,
+        tools=("nvidia-container-runtime-hook",),
+    )
     checks = by_name(run_checks(plan_for(), host, tmp_path))
     engine = checks["docker engine"]
     assert engine.status == FAIL and "Cannot connect to the Docker daemon" in engine.detail
     assert "systemctl start docker" in engine.fix
-    assert checks["nvidia runtime"].status == PASS and "nvidia-container-runtime-hook" in checks["nvidia runtime"].detail
+    assert (
+        checks["nvidia runtime"].status == PASS and "nvidia-container-runtime-hook" in checks["nvidia runtime"].detail
+    )
     compose = checks["compose"]
-    assert compose.status == FAIL and compose.detail == "`docker compose` not available: docker: 'compose' is not a docker command."
+    assert (
+        compose.status == FAIL
+        and compose.detail == "`docker compose` not available: docker: 'compose' is not a docker command."
+    )
     assert "docker-compose-plugin" in compose.fix
     v1 = by_name(run_checks(plan_for(), FakeHost(compose=None, compose_v1="docker-compose-v1-version.txt"), tmp_path))
     assert v1["compose"].status == FAIL and "only docker-compose 1.29.2 (v1)" in v1["compose"].detail
@@ -255,7 +313,10 @@ def test_disk_needs_from_the_plan(tmp_path):
     shared = FakeHost(disks={"/var/lib/docker": ((ckpt + weights) * 1.05, 1)})
     checks = by_name(run_checks(plan, shared, tmp_path))
     assert checks["disk model_cache"].status == PASS
-    assert checks["disk checkpoints"].status == WARN and "with model_cache on the same disk" in checks["disk checkpoints"].detail
+    assert (
+        checks["disk checkpoints"].status == WARN
+        and "with model_cache on the same disk" in checks["disk checkpoints"].detail
+    )
     assert "docker root dir; volume qwen3-30b-a3b-sft-checkpoints not created yet" in checks["disk checkpoints"].detail
 
 
@@ -279,7 +340,11 @@ def test_host_ram_against_the_plan(tmp_path):
     small = FakeHost(mem=None)
     small.mem_total = lambda: int(need * 0.5 * GIB)
     ram = by_name(run_checks(plan, small, tmp_path))["host RAM"]
-    assert ram.status == FAIL and f"needs ~{need:.0f} GiB of host RAM" in ram.detail and "hardware.host_memory_gib=" in ram.fix
+    assert (
+        ram.status == FAIL
+        and f"needs ~{need:.0f} GiB of host RAM" in ram.detail
+        and "hardware.host_memory_gib=" in ram.fix
+    )
     assert by_name(run_checks(plan, FakeHost(), tmp_path))["host RAM"].status == PASS
     optimistic = by_name(run_checks(plan_for(hardware={"host_memory_gib": 4096}), FakeHost(), tmp_path))["host RAM"]
     assert optimistic.status == WARN and "hardware.host_memory_gib is 4096" in optimistic.detail
@@ -311,6 +376,7 @@ def test_report_text_and_json(tmp_path, capsys):
 
 # --- the live machine -------------------------------------------------------------------------
 
+
 def test_live_doctor_on_this_machine(tmp_path, capsys):
     """The real Host: whatever this machine has, the doctor reports and never crashes."""
     args = Namespace(file=str(tmp_path / "modelforge.yaml"), json=True)
@@ -318,8 +384,16 @@ def test_live_doctor_on_this_machine(tmp_path, capsys):
     data = json.loads(capsys.readouterr().out)
     checks = {c["name"]: c for c in data["checks"]}
     assert code == (0 if data["ok"] else 1) and all(c["status"] in (PASS, WARN, FAIL) for c in data["checks"])
-    assert {"gpu count", "driver vs train", "docker engine", "nvidia runtime", "compose", "disk checkpoints",
-            "host RAM", "/dev/shm"} <= set(checks)
+    assert {
+        "gpu count",
+        "driver vs train",
+        "docker engine",
+        "nvidia runtime",
+        "compose",
+        "disk checkpoints",
+        "host RAM",
+        "/dev/shm",
+    } <= set(checks)
     if shutil.which("nvidia-smi") is None:  # this project's dev machine: no GPU, so FAIL with a one-line fix
         assert checks["gpu count"]["status"] == FAIL and checks["gpu count"]["detail"].startswith("0 GPUs found")
         assert "the spec needs 5 x H200" in checks["gpu count"]["detail"] and checks["gpu count"]["fix"]

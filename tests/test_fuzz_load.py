@@ -25,8 +25,8 @@ from pathlib import Path
 import pytest
 import yaml
 from hypothesis import HealthCheck, event, given, settings
-from hypothesis.control import currently_in_test_context
 from hypothesis import strategies as st
+from hypothesis.control import currently_in_test_context
 from pydantic import BaseModel
 
 from builder.errors import SpecError
@@ -39,11 +39,19 @@ pytestmark = pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisWar
 # No per-example deadline: CI machines are shared and slow at times (a 1.9 s first call failed a
 # 1.5 s deadline in CI). Hangs are caught by EXAMPLE_LIMIT_S, which is about DoS, not speed.
 settings.register_profile(
-    "ci", derandomize=True, database=None, deadline=None, print_blob=True,
+    "ci",
+    derandomize=True,
+    database=None,
+    deadline=None,
+    print_blob=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
 )
 settings.register_profile(
-    "explore", derandomize=False, database=None, deadline=None, print_blob=True,
+    "explore",
+    derandomize=False,
+    database=None,
+    deadline=None,
+    print_blob=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
@@ -63,6 +71,7 @@ class Hang(Exception):
 @contextmanager
 def time_limit(seconds: float):
     """SIGALRM-based limit (main thread, POSIX): turns a hang into a failure naming the input."""
+
     def on_alarm(signum, frame):
         raise Hang(f"no answer within {seconds} s")
 
@@ -116,6 +125,7 @@ def outcome(data: bytes, overrides: list[str] | tuple[str, ...] = ()) -> str:
 
 # --- generators ---------------------------------------------------------------------------------
 
+
 def _paths(model: type[BaseModel], prefix: str = "") -> dict[str, list[str]]:
     """Every dotted path of the schema, as it is today, with plausible values (YAML text) for it."""
     out = {}
@@ -125,7 +135,9 @@ def _paths(model: type[BaseModel], prefix: str = "") -> dict[str, list[str]]:
             out.update(_paths(ann, f"{prefix}{key}."))
             continue
         kinds = set(typing.get_args(ann)) | {ann}
-        options = [json.dumps(v) for a in kinds for v in (typing.get_args(a) if typing.get_origin(a) is typing.Literal else ())]
+        options = [
+            json.dumps(v) for a in kinds for v in (typing.get_args(a) if typing.get_origin(a) is typing.Literal else ())
+        ]
         options += ["true", "false"] if bool in kinds else []
         options += ["1", "2", "4", "8", "60", "1000"] if int in kinds else []
         options += ["0.5", "1.0e-5"] if float in kinds else []
@@ -142,16 +154,116 @@ BASE = Spec().model_dump(mode="json")
 BASE_TEXT = yaml.safe_dump(BASE, sort_keys=False, allow_unicode=True)
 MINIMAL = "name: fuzz\nhardware:\n  gpus: 1\n"
 
-TAGS = ["!!int", "!!float", "!!bool", "!!null", "!!str", "!!binary", "!!timestamp", "!!map", "!!seq", "!!set",
-        "!!omap", "!!pairs", "!!merge", "!!value", "!!python/object:os.system", "!!python/name:os.system",
-        "!!python/object/apply:os.system", "!custom", "!<tag:yaml.org,2002:int>", "!<!>", "!!"]
-WORDS = ["yes", "no", "on", "off", "y", "n", "~", "null", "NULL", "true", "False", "auto", ".nan", ".inf", "-.inf",
-         "0x", "0o", "0b", "0x1F", "0o17", "0b101", "+1", "-0", "1_000", "1e999", "-1e999", "1.7976931348623157e308",
-         "2001-13-45", "2001-02-30", "2001-12-14t21:59:43.10-05:00", "9999-99-99 99:99:99", "190:20:30", "1:60",
-         "=", "<<", "&a", "*a", "*", "&", "%YAML 1.1", "---", "...", "|", ">", "|-", "? ", "@", "`", "%", "!",
-         "hf_" + "A" * 34, "sk-" + "b" * 40, "$(touch /tmp/x)", "${HOME}", "'", '"', "\\", "#"]
-UNICODE = ["\x00", "\x01", "\x07", "\x1b", "\x7f", "\x85", "\xa0", "\u2028", "\u2029", "\ufeff", "\ufffe", "\uffff",
-           "\ud800", "\udfff", "\U0001f600", "\u202e", "\u0301", "é", "中文", "\t", "\r", "\r\n", "\n", "\x0b", "\x0c"]
+TAGS = [
+    "!!int",
+    "!!float",
+    "!!bool",
+    "!!null",
+    "!!str",
+    "!!binary",
+    "!!timestamp",
+    "!!map",
+    "!!seq",
+    "!!set",
+    "!!omap",
+    "!!pairs",
+    "!!merge",
+    "!!value",
+    "!!python/object:os.system",
+    "!!python/name:os.system",
+    "!!python/object/apply:os.system",
+    "!custom",
+    "!<tag:yaml.org,2002:int>",
+    "!<!>",
+    "!!",
+]
+WORDS = [
+    "yes",
+    "no",
+    "on",
+    "off",
+    "y",
+    "n",
+    "~",
+    "null",
+    "NULL",
+    "true",
+    "False",
+    "auto",
+    ".nan",
+    ".inf",
+    "-.inf",
+    "0x",
+    "0o",
+    "0b",
+    "0x1F",
+    "0o17",
+    "0b101",
+    "+1",
+    "-0",
+    "1_000",
+    "1e999",
+    "-1e999",
+    "1.7976931348623157e308",
+    "2001-13-45",
+    "2001-02-30",
+    "2001-12-14t21:59:43.10-05:00",
+    "9999-99-99 99:99:99",
+    "190:20:30",
+    "1:60",
+    "=",
+    "<<",
+    "&a",
+    "*a",
+    "*",
+    "&",
+    "%YAML 1.1",
+    "---",
+    "...",
+    "|",
+    ">",
+    "|-",
+    "? ",
+    "@",
+    "`",
+    "%",
+    "!",
+    "hf_" + "A" * 34,
+    "sk-" + "b" * 40,
+    "$(touch /tmp/x)",
+    "${HOME}",
+    "'",
+    '"',
+    "\\",
+    "#",
+]
+UNICODE = [
+    "\x00",
+    "\x01",
+    "\x07",
+    "\x1b",
+    "\x7f",
+    "\x85",
+    "\xa0",
+    "\u2028",
+    "\u2029",
+    "\ufeff",
+    "\ufffe",
+    "\uffff",
+    "\ud800",
+    "\udfff",
+    "\U0001f600",
+    "\u202e",
+    "\u0301",
+    "é",
+    "中文",
+    "\t",
+    "\r",
+    "\r\n",
+    "\n",
+    "\x0b",
+    "\x0c",
+]
 
 
 def huge_digits(n: int) -> str:
@@ -160,7 +272,7 @@ def huge_digits(n: int) -> str:
 
 numbers = st.one_of(
     st.integers().map(str),
-    st.integers(min_value=-(10 ** 300), max_value=10 ** 300).map(str),
+    st.integers(min_value=-(10**300), max_value=10**300).map(str),
     st.integers(min_value=1, max_value=20_000).map(huge_digits),
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
     st.lists(st.integers(0, 59), min_size=1, max_size=3000).map(lambda p: "1:" + ":".join(map(str, p))),
@@ -182,7 +294,9 @@ def flow(children: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
     keys = st.one_of(st.sampled_from(["a", "b", "name", "id", "gpus", "<<", "? x", "1", "~"]), plain_text)
     return st.one_of(
         st.lists(children, max_size=5).map(lambda xs: "[" + ", ".join(xs) + "]"),
-        st.lists(st.tuples(keys, children), max_size=5).map(lambda kv: "{" + ", ".join(f"{k}: {v}" for k, v in kv) + "}"),
+        st.lists(st.tuples(keys, children), max_size=5).map(
+            lambda kv: "{" + ", ".join(f"{k}: {v}" for k, v in kv) + "}"
+        ),
     )
 
 
@@ -194,14 +308,21 @@ def billion_laughs(levels: int, width: int, style: str) -> str:
     lines = ["a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
     for i in range(1, levels + 1):
         refs = ", ".join([f"*a{i - 1}"] * width)
-        lines.append(f"a{i}: &a{i} [{refs}]" if style == "flow" else f"a{i}: &a{i}\n" + "".join(
-            f"  - *a{i - 1}\n" for _ in range(width)).rstrip("\n"))
+        lines.append(
+            f"a{i}: &a{i} [{refs}]"
+            if style == "flow"
+            else f"a{i}: &a{i}\n" + "".join(f"  - *a{i - 1}\n" for _ in range(width)).rstrip("\n")
+        )
     return "\n".join(lines) + "\n"
 
 
 bombs = st.builds(billion_laughs, st.integers(1, 12), st.integers(1, 12), st.sampled_from(["flow", "block"]))
 merge_bombs = st.integers(1, 9).map(
-    lambda n: "base: &b {gpus: 1}\n" + "".join(f"m{i}: &m{i}\n  <<: *{'b' if i == 0 else f'm{i - 1}'}\n  x{i}: 1\n" for i in range(n)))
+    lambda n: (
+        "base: &b {gpus: 1}\n"
+        + "".join(f"m{i}: &m{i}\n  <<: *{'b' if i == 0 else f'm{i - 1}'}\n  x{i}: 1\n" for i in range(n))
+    )
+)
 
 
 def nested(depth: int, kind: str) -> str:
@@ -216,7 +337,9 @@ def nested(depth: int, kind: str) -> str:
     return "".join("  " * i + f"k{i}:\n" for i in range(depth)) + "  " * depth + "v\n"
 
 
-deep = st.builds(nested, st.integers(1, 3000), st.sampled_from(["flow_list", "flow_map", "unclosed", "block_seq", "block_map"]))
+deep = st.builds(
+    nested, st.integers(1, 3000), st.sampled_from(["flow_list", "flow_map", "unclosed", "block_seq", "block_map"])
+)
 
 
 def _block(tree: dict, indent: int = 0) -> str:
@@ -248,8 +371,11 @@ def mutated_specs(draw) -> str:
     hostile = draw(st.integers(0, 3)) > 0
     tree = json.loads(json.dumps(BASE_TREE if draw(st.booleans()) else MINIMAL_TREE))
     for _ in range(draw(st.integers(1, 4))):
-        path = draw(st.one_of(st.sampled_from(FIELDS), st.lists(plain_text, min_size=1, max_size=3).map(".".join))
-                    if hostile else st.sampled_from(FIELDS))
+        path = draw(
+            st.one_of(st.sampled_from(FIELDS), st.lists(plain_text, min_size=1, max_size=3).map(".".join))
+            if hostile
+            else st.sampled_from(FIELDS)
+        )
         node = tree
         parts = path.split(".")
         for part in parts[:-1]:
@@ -268,9 +394,15 @@ def mutated_specs(draw) -> str:
     return "".join(lines)
 
 
-token_soup = st.lists(st.one_of(st.sampled_from(WORDS + UNICODE + [": ", "\n", "  ", "- ", "[", "]", "{", "}", ",", "&x ",
-                                                                   "*x", "name", "train", "gpus"]),
-                                plain_text), max_size=60).map("".join)
+token_soup = st.lists(
+    st.one_of(
+        st.sampled_from(
+            WORDS + UNICODE + [": ", "\n", "  ", "- ", "[", "]", "{", "}", ",", "&x ", "*x", "name", "train", "gpus"]
+        ),
+        plain_text,
+    ),
+    max_size=60,
+).map("".join)
 
 
 def as_bytes(text: str) -> bytes:
@@ -278,6 +410,7 @@ def as_bytes(text: str) -> bytes:
 
 
 # --- the properties -----------------------------------------------------------------------------
+
 
 @settings(max_examples=examples(800))
 @given(mutated_specs())
@@ -292,8 +425,13 @@ def test_yaml_token_soup(text):
 
 
 @settings(max_examples=examples(300))
-@given(st.one_of(st.binary(max_size=2000), st.binary(max_size=300).map(lambda b: b"\xef\xbb\xbf" + b),
-                 st.binary(max_size=300).map(lambda b: b"name: " + b)))
+@given(
+    st.one_of(
+        st.binary(max_size=2000),
+        st.binary(max_size=300).map(lambda b: b"\xef\xbb\xbf" + b),
+        st.binary(max_size=300).map(lambda b: b"name: " + b),
+    )
+)
 def test_random_bytes(data):
     outcome(data)
 
@@ -321,8 +459,14 @@ def overrides(draw) -> str:
         path = draw(st.sampled_from(FIELDS))
         if draw(st.booleans()):
             path += "." + draw(st.sampled_from(["x", "0", "a.b", "HF_TOKEN", "api_key"]))
-    value = draw(st.one_of(values, bombs.map(lambda t: "{" + t.replace("\n", ", ").rstrip(", ") + "}"),
-                           st.integers(1, 3000).map(lambda d: "[" * d), st.just("")))
+    value = draw(
+        st.one_of(
+            values,
+            bombs.map(lambda t: "{" + t.replace("\n", ", ").rstrip(", ") + "}"),
+            st.integers(1, 3000).map(lambda d: "[" * d),
+            st.just(""),
+        )
+    )
     return f"{path}={value}"
 
 
@@ -391,9 +535,11 @@ def test_fixed_hostile_specs(name, tmp_path):
 
 FIXED_SETS = {
     "billion laughs": "train.dataset=[&a [x,x,x,x,x,x,x,x,x], &b [*a,*a,*a,*a,*a,*a,*a,*a,*a], "
-                      "&c [*b,*b,*b,*b,*b,*b,*b,*b,*b], &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]]",
-    "literal bomb": "train.tuner=" + "[&a [1,1,1,1,1,1,1,1,1]" + "".join(
-        f", &{chr(98 + i)} [" + ",".join([f"*{chr(97 + i)}"] * 9) + "]" for i in range(8)) + "]",
+    "&c [*b,*b,*b,*b,*b,*b,*b,*b,*b], &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]]",
+    "literal bomb": "train.tuner="
+    + "[&a [1,1,1,1,1,1,1,1,1]"
+    + "".join(f", &{chr(98 + i)} [" + ",".join([f"*{chr(97 + i)}"] * 9) + "]" for i in range(8))
+    + "]",
     "deep": "train.dataset=" + "[" * 50_000,
     "huge int": "hardware.gpus=" + "9" * 5000,
     "sexagesimal": "train.tuner=1" + ":1" * 5000,
@@ -423,8 +569,17 @@ def test_set_on_a_list_spec_is_an_error_not_a_type_error():
 
 def test_set_still_types_values():
     SPEC.write_text(MINIMAL)
-    spec = load_spec(SPEC, ["hardware.gpus=4", "train.dataset=[/data/a.jsonl, b/c]", "serve.bind_address=0.0.0.0",
-                            "train.env={NOTE: '[x'}", "serve.env.NOTE=[not-yaml", "train.extra_args.flag=0x1F"])
+    spec = load_spec(
+        SPEC,
+        [
+            "hardware.gpus=4",
+            "train.dataset=[/data/a.jsonl, b/c]",
+            "serve.bind_address=0.0.0.0",
+            "train.env={NOTE: '[x'}",
+            "serve.env.NOTE=[not-yaml",
+            "train.extra_args.flag=0x1F",
+        ],
+    )
     assert spec.hardware.gpus == 4 and spec.train.dataset == ["/data/a.jsonl", "b/c"]
     assert spec.train.env == {"NOTE": "[x"} and spec.serve.env == {"NOTE": "[not-yaml"}
     assert spec.train.extra_args == {"flag": 31}
@@ -432,10 +587,12 @@ def test_set_still_types_values():
 
 # --- through the CLI, as users run it ------------------------------------------------------------
 
+
 def cli(*args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, "-m", "builder.cli", *args], capture_output=True, text=True,
-                          cwd=ROOT, env=env, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "builder.cli", *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=60
+    )
 
 
 def assert_cli_answer(result: subprocess.CompletedProcess, spec_path: Path) -> None:
@@ -443,7 +600,9 @@ def assert_cli_answer(result: subprocess.CompletedProcess, spec_path: Path) -> N
     assert result.returncode in (0, 2), (result.returncode, result.stderr[-3000:])
     if result.returncode == 2:
         lines = result.stderr.strip().splitlines()
-        assert lines and all(line.startswith(("error: " + str(spec_path), "error: --set #")) for line in lines), lines[:5]
+        assert lines and all(line.startswith(("error: " + str(spec_path), "error: --set #")) for line in lines), lines[
+            :5
+        ]
 
 
 CLI_SPEC = _DIR / "cli" / "modelforge.yaml"
@@ -466,9 +625,22 @@ def test_cli_exit_2_and_no_traceback(text, sets):
     assert_cli_answer(result, CLI_SPEC)
 
 
-CLI_FIXED = ["billion laughs", "merge-key bomb", "duplicate key", "nested 100,000 deep (flow, 1 MB bound)",
-             "nested 500 deep (block)", "sexagesimal 1:2:3 x 100,000", "timestamp 2001-13-45", "!!bool maybe",
-             "!!python/object", "NUL byte", "lone surrogate (escaped)", "latin-1", "a list", "over 1 MB"]
+CLI_FIXED = [
+    "billion laughs",
+    "merge-key bomb",
+    "duplicate key",
+    "nested 100,000 deep (flow, 1 MB bound)",
+    "nested 500 deep (block)",
+    "sexagesimal 1:2:3 x 100,000",
+    "timestamp 2001-13-45",
+    "!!bool maybe",
+    "!!python/object",
+    "NUL byte",
+    "lone surrogate (escaped)",
+    "latin-1",
+    "a list",
+    "over 1 MB",
+]
 CLI_FIXED_SETS = ["literal bomb", "deep", "huge int", "bad timestamp", "duplicate key", "no equals", "secret env"]
 
 

@@ -64,7 +64,9 @@ def test_not_a_mapping(write_spec):
 
 def test_set_overrides_are_typed(write_spec):
     path = write_spec("name: x\n")
-    spec = load_spec(path, ["hardware.gpus=4", "train.dataset=[/data/a.jsonl, /data/b.jsonl]", "serve.tensor_parallel=2"])
+    spec = load_spec(
+        path, ["hardware.gpus=4", "train.dataset=[/data/a.jsonl, /data/b.jsonl]", "serve.tensor_parallel=2"]
+    )
     assert spec.hardware.gpus == 4
     assert spec.train.dataset == ["/data/a.jsonl", "/data/b.jsonl"]
     assert spec.serve.tensor_parallel == 2

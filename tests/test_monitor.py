@@ -35,21 +35,52 @@ def checkpoint(run: Path, step: int, *, complete: bool = True, lora: bool = Fals
     return path
 
 
-@pytest.mark.parametrize("text, value", [("4.7", 4.7), (4.7, 4.7), ("1e-05", 1e-05), ("35%", 35.0), (3, 3.0),
-                                         ("nan?", None), (None, None), (True, None), ([1], None)])
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        ("4.7", 4.7),
+        (4.7, 4.7),
+        ("1e-05", 1e-05),
+        ("35%", 35.0),
+        (3, 3.0),
+        ("nan?", None),
+        (None, None),
+        (True, None),
+        ([1], None),
+    ],
+)
 def test_number(text, value):
     assert monitor.number(text) == value
 
 
-@pytest.mark.parametrize("text, value", [("9s", 9), ("1m 3s", 63), ("2h 0m 5s", 7205), ("1d 1h 1m 1s", 90061),
-                                         ("0:01:05", 65), (12.5, 12.5), ("12.5", 12.5), ("soon", None), ("", None),
-                                         ("3m later", None)])
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        ("9s", 9),
+        ("1m 3s", 63),
+        ("2h 0m 5s", 7205),
+        ("1d 1h 1m 1s", 90061),
+        ("0:01:05", 65),
+        (12.5, 12.5),
+        ("12.5", 12.5),
+        ("soon", None),
+        ("", None),
+        ("3m later", None),
+    ],
+)
 def test_seconds(text, value):
     assert monitor.seconds(text) == value
 
 
 def test_duration():
-    assert [monitor.duration(v) for v in (None, 0, 9.4, 63, 7205, 90061)] == ["?", "0s", "9s", "1m 03s", "2h 00m 05s", "1d 1h 1m"]
+    assert [monitor.duration(v) for v in (None, 0, 9.4, 63, 7205, 90061)] == [
+        "?",
+        "0s",
+        "9s",
+        "1m 03s",
+        "2h 00m 05s",
+        "1d 1h 1m",
+    ]
     assert monitor.seconds(monitor.duration(7205)) == 7205
 
 
@@ -81,10 +112,14 @@ def test_string_values_resume_eval_and_a_half_written_line():
 
 def test_trainer_state_fallback_without_logging_jsonl(tmp_path):
     ckpt = checkpoint(tmp_path, 20)
-    history = [{"loss": 3.0 - i / 10, "learning_rate": 1e-5, "grad_norm": 1.0, "epoch": i / 10, "step": i} for i in range(1, 21)]
+    history = [
+        {"loss": 3.0 - i / 10, "learning_rate": 1e-5, "grad_norm": 1.0, "epoch": i / 10, "step": i}
+        for i in range(1, 21)
+    ]
     history.append({"train_runtime": 40.0, "step": 20})
-    (ckpt / "trainer_state.json").write_text(json.dumps({"global_step": 20, "max_steps": 20, "log_history": history,
-                                                         "num_input_tokens_seen": 8000}))
+    (ckpt / "trainer_state.json").write_text(
+        json.dumps({"global_step": 20, "max_steps": 20, "log_history": history, "num_input_tokens_seen": 8000})
+    )
     state = monitor.read_run(tmp_path)
     assert state.source == "trainer_state.json"
     assert (state.step, state.max_steps, state.finished) == (20, 20, True)
@@ -238,6 +273,11 @@ def test_status_cli_on_a_host_folder(cli, tmp_path):
     assert "20/40 steps 50%" in result.stdout and "checkpoint-10" in result.stdout
     result = cli("status", str(tmp_path), "--json")
     data = json.loads(result.stdout)
-    assert data["step"] == 20 and data["max_steps"] == 40 and data["loss"] == 2.5 and data["last_checkpoint"].endswith("checkpoint-10")
+    assert (
+        data["step"] == 20
+        and data["max_steps"] == 40
+        and data["loss"] == 2.5
+        and data["last_checkpoint"].endswith("checkpoint-10")
+    )
     result = cli("status", str(tmp_path / "missing"))
     assert result.returncode == 1 and "no run folder" in result.stderr

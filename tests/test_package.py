@@ -22,8 +22,14 @@ def installed(tmp_path_factory):
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     # A copy of the tree: a build must not write into the checkout (build/, *.egg-info).
     src = tmp_path_factory.mktemp("src") / "modelforge"
-    shutil.copytree(ROOT, src, symlinks=True, ignore=shutil.ignore_patterns(
-        ".git", ".venv", ".smoke", ".build", ".whl", "bench", "tests", "__pycache__", "*.egg-info"))
+    shutil.copytree(
+        ROOT,
+        src,
+        symlinks=True,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv", ".smoke", ".build", ".whl", "bench", "tests", "__pycache__", "*.egg-info"
+        ),
+    )
     subprocess.run([str(venv / "bin" / "pip"), "install", "-q", str(src)], check=True, timeout=900)
     return venv / "bin" / "modelforge"
 
@@ -32,16 +38,35 @@ def test_installed_modelforge_renders_in_any_folder_the_same_files(installed, tm
     shutil.copy(ROOT / "modelforge.yaml", tmp_path / "modelforge.yaml")
     run = subprocess.run([str(installed), "render"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
-    for rel in ("Dockerfile.train", "Dockerfile.serve", "docker/entrypoint.sh", "docker/fa4_max_seqlen.py",
-                "docker/check.py", "compose/docker-compose.yml", "k8s/kustomization.yaml"):
+    for rel in (
+        "Dockerfile.train",
+        "Dockerfile.serve",
+        "docker/entrypoint.sh",
+        "docker/fa4_max_seqlen.py",
+        "docker/check.py",
+        "compose/docker-compose.yml",
+        "k8s/kustomization.yaml",
+    ):
         assert filecmp.cmp(tmp_path / rel, ROOT / rel, shallow=False), rel
 
 
 def test_installed_demo_help_and_its_files(installed, tmp_path):
     run = subprocess.run([str(installed), "demo", "--help"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert run.returncode == 0 and "the whole job on this machine" in run.stdout
-    site = subprocess.run([str(installed.parent / "python"), "-c", "import builder, pathlib; "
-                           "print(pathlib.Path(builder.__file__).parent)"], capture_output=True, text=True).stdout.strip()
-    for rel in ("examples/smoke.yaml", "examples/tiny_model.py", "examples/data/smoke.jsonl",
-                "examples/tiny-qwen3-moe.config.json", "templates/dockerfile/Dockerfile.train.j2"):
+    site = subprocess.run(
+        [
+            str(installed.parent / "python"),
+            "-c",
+            "import builder, pathlib; print(pathlib.Path(builder.__file__).parent)",
+        ],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    for rel in (
+        "examples/smoke.yaml",
+        "examples/tiny_model.py",
+        "examples/data/smoke.jsonl",
+        "examples/tiny-qwen3-moe.config.json",
+        "templates/dockerfile/Dockerfile.train.j2",
+    ):
         assert (ROOT / "builder" / rel).read_bytes() == (Path(site) / rel).read_bytes(), rel

@@ -52,8 +52,10 @@ def test_two_runs_overlaid_in_the_png(tmp_path, cli):
 
 
 def test_plotted_data_is_the_logged_data(tmp_path):
-    runs = [monitor.read_run(run_dir(tmp_path, "a", "lora-30-steps.logging.jsonl")),
-            monitor.read_run(run_dir(tmp_path, "b", "resumed-strings.logging.jsonl"))]
+    runs = [
+        monitor.read_run(run_dir(tmp_path, "a", "lora-30-steps.logging.jsonl")),
+        monitor.read_run(run_dir(tmp_path, "b", "resumed-strings.logging.jsonl")),
+    ]
     fig = plot.save(runs, tmp_path / "x.png", title="two runs")
     loss_ax, lr_ax = fig.axes
     lines = {line.get_label(): line for line in loss_ax.get_lines()}
@@ -71,8 +73,10 @@ def test_plotted_data_is_the_logged_data(tmp_path):
 def test_same_names_are_told_apart(tmp_path):
     (tmp_path / "x").mkdir()
     (tmp_path / "y").mkdir()
-    runs = [monitor.read_run(run_dir(tmp_path / "x", "run", "lora-30-steps.logging.jsonl")),
-            monitor.read_run(run_dir(tmp_path / "y", "run", "lora-30-steps.logging.jsonl"))]
+    runs = [
+        monitor.read_run(run_dir(tmp_path / "x", "run", "lora-30-steps.logging.jsonl")),
+        monitor.read_run(run_dir(tmp_path / "y", "run", "lora-30-steps.logging.jsonl")),
+    ]
     fig = plot.figure(runs)
     labels = [line.get_label() for line in fig.axes[0].get_lines() if not line.get_label().startswith("_")]
     assert labels == [str(tmp_path / "x" / "run"), str(tmp_path / "y" / "run")]

@@ -37,5 +37,7 @@ def test_training_stack_resolves(plan):
 
 
 def test_an_impossible_pin_fails(plan):
-    broken = make_plan(plan.spec.model_copy(update={"stack": plan.spec.stack.model_copy(update={"vllm": "vllm==0.0.0"})}))
+    broken = make_plan(
+        plan.spec.model_copy(update={"stack": plan.spec.stack.model_copy(update={"vllm": "vllm==0.0.0"})})
+    )
     assert resolve(broken, "serve")["ok"] is False

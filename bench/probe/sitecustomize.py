@@ -46,10 +46,17 @@ def _patch(trainer_module):
             labels = b.get("labels")
             if labels is not None:
                 loss += int((labels != -100).sum())
-        rec = {"t": t, "step": int(self.state.global_step) + 1, "real_tokens": real, "padded_tokens": padded,
-               "loss_tokens": loss, "samples": rows}
+        rec = {
+            "t": t,
+            "step": int(self.state.global_step) + 1,
+            "real_tokens": real,
+            "padded_tokens": padded,
+            "loss_tokens": loss,
+            "samples": rows,
+        }
         try:
             import torch
+
             if torch.cuda.is_available():
                 rec["max_alloc_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 3)
                 rec["max_reserved_gib"] = round(torch.cuda.max_memory_reserved() / 2**30, 3)

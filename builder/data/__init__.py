@@ -21,13 +21,19 @@ def add_data_parser(sub, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("data", help="check or convert training data")
     actions = p.add_subparsers(dest="data_command", required=True, metavar="ACTION")
     c = actions.add_parser(
-        "check", parents=[common], help="check data files, folders and hub names (default: the spec's train.dataset)",
+        "check",
+        parents=[common],
+        help="check data files, folders and hub names (default: the spec's train.dataset)",
         description="Check training data: formats, rows, problems with file:line. Without PATH, checks the "
-                    "spec's train.dataset (container paths on a bind-mounted volume are read from the host folder). "
-                    "Exit 0 clean, 1 problems, 2 bad usage.")
+        "spec's train.dataset (container paths on a bind-mounted volume are read from the host folder). "
+        "Exit 0 clean, 1 problems, 2 bad usage.",
+    )
     check.add_arguments(c)
-    v = actions.add_parser("convert", help="convert a data file to ms-swift's messages format, losslessly",
-                           description="rows in = rows written + rows rejected; each rejection is reported with its line.")
+    v = actions.add_parser(
+        "convert",
+        help="convert a data file to ms-swift's messages format, losslessly",
+        description="rows in = rows written + rows rejected; each rejection is reported with its line.",
+    )
     convert.add_arguments(v)
 
 
@@ -78,7 +84,9 @@ def spec_targets(spec_file: str, overrides: list[str]) -> tuple[list[str], list[
             mount = vol.mount.rstrip("/")
             if path == mount or path.startswith(mount + "/"):
                 if not vol.host_path:
-                    notes.append(f"{label} {entry}: in the named volume volumes.{key}; checked in the container at start")
+                    notes.append(
+                        f"{label} {entry}: in the named volume volumes.{key}; checked in the container at start"
+                    )
                     break
                 host = (compose_dir / vol.host_path).resolve() / os.path.relpath(path, mount)
                 break

@@ -12,8 +12,8 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from .check import FORMAT_NAMES, PROBLEM, read_records, row_format, to_messages, validate_row
 
@@ -35,8 +35,15 @@ class ConvertResult:
         return 1 if self.fatal or self.rejected else 0
 
 
-def convert(src: str, dst: str, *, to: str = "messages", rejects: str | None = None, progress: bool | None = None,
-            say: Callable[[str], None] = print) -> ConvertResult:
+def convert(
+    src: str,
+    dst: str,
+    *,
+    to: str = "messages",
+    rejects: str | None = None,
+    progress: bool | None = None,
+    say: Callable[[str], None] = print,
+) -> ConvertResult:
     """Convert src (JSONL or a JSON list) into dst (JSONL); dst appears only when the whole file was read."""
     if to not in TARGETS:
         raise ValueError(f"--to {to}: only {', '.join(TARGETS)}")
@@ -66,8 +73,11 @@ def convert(src: str, dst: str, *, to: str = "messages", rejects: str | None = N
                     problems.append((why, None))
                 else:
                     issues, _, _ = validate_row(rec.value, fmt)
-                    problems += [(message, None) for severity, code, message in issues
-                                 if severity == PROBLEM or code in REJECTING_WARNINGS]
+                    problems += [
+                        (message, None)
+                        for severity, code, message in issues
+                        if severity == PROBLEM or code in REJECTING_WARNINGS
+                    ]
             if problems:
                 result.rejected += 1
                 message, col = problems[0]
@@ -76,8 +86,11 @@ def convert(src: str, dst: str, *, to: str = "messages", rejects: str | None = N
                 if rej is not None and rec.span is not None:  # a line too long to hold: copied in chunks
                     _copy_span(src, rec.span, rej)
                 elif rej is not None:
-                    rej.write(rec.raw if rec.raw is not None else
-                              (json.dumps(rec.value, ensure_ascii=False) + "\n").encode("utf-8"))
+                    rej.write(
+                        rec.raw
+                        if rec.raw is not None
+                        else (json.dumps(rec.value, ensure_ascii=False) + "\n").encode("utf-8")
+                    )
                     if rec.raw is not None and not rec.raw.endswith(b"\n"):
                         rej.write(b"\n")
                 continue
@@ -135,13 +148,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     src, dst = args.input, args.output
     if not os.path.isfile(src):
-        print(f"error: {src}: " + ("a folder: convert takes one file" if os.path.isdir(src) else "no such file"),
-              file=sys.stderr)
+        print(
+            f"error: {src}: " + ("a folder: convert takes one file" if os.path.isdir(src) else "no such file"),
+            file=sys.stderr,
+        )
         return 2
     for path in filter(None, [dst, args.rejects]):
         folder = os.path.dirname(os.path.abspath(path))
         if os.path.isdir(path) or not os.path.isdir(folder):
-            print(f"error: {path}: " + ("is a folder" if os.path.isdir(path) else f"no folder {folder}"), file=sys.stderr)
+            print(
+                f"error: {path}: " + ("is a folder" if os.path.isdir(path) else f"no folder {folder}"), file=sys.stderr
+            )
             return 2
         if os.path.exists(path) and os.path.samefile(src, path):
             print(f"error: {path}: is the input file; write somewhere else", file=sys.stderr)
@@ -150,13 +167,16 @@ def run(args: argparse.Namespace) -> int:
     for line in result.fatal:
         print(line)
     if result.fatal:
-        print(f"nothing written: {src} cannot be read to the end (fix the above, or convert it to JSONL)",
-              file=sys.stderr)
+        print(
+            f"nothing written: {src} cannot be read to the end (fix the above, or convert it to JSONL)", file=sys.stderr
+        )
         return 1
     formats = ", ".join(f"{FORMAT_NAMES[k]} {v:,}" for k, v in result.formats.items())
     blank = f"; {result.blank_lines:,} blank line(s) skipped" if result.blank_lines else ""
-    print(f"{src} -> {dst} ({args.to}): {result.rows_in:,} rows in = {result.written:,} written"
-          f"{f' (from {formats})' if formats else ''} + {result.rejected:,} rejected{blank}")
+    print(
+        f"{src} -> {dst} ({args.to}): {result.rows_in:,} rows in = {result.written:,} written"
+        f"{f' (from {formats})' if formats else ''} + {result.rejected:,} rejected{blank}"
+    )
     if result.rejected and args.rejects:
         print(f"rejected rows written to {args.rejects}")
     return result.exit_code

@@ -25,6 +25,18 @@ from .check import (
 )
 
 __all__ = [
-    "CONSUMED", "FORMAT_NAMES", "FORMATS", "MODEL_ROLES", "NOTE", "PROBLEM", "ROLE_ALIASES", "ROLES",
-    "SHAREGPT_ROLES", "WARNING", "detect_format", "row_format", "to_messages", "validate_row",
+    "CONSUMED",
+    "FORMAT_NAMES",
+    "FORMATS",
+    "MODEL_ROLES",
+    "NOTE",
+    "PROBLEM",
+    "ROLE_ALIASES",
+    "ROLES",
+    "SHAREGPT_ROLES",
+    "WARNING",
+    "detect_format",
+    "row_format",
+    "to_messages",
+    "validate_row",
 ]

@@ -23,6 +23,13 @@ from .check import (
 )
 
 __all__ = [
-    "HUB_LABELS", "HUB_PREFIXES", "HubDataset", "check_hub", "classify_target", "default_hub", "hub_api_url",
-    "parse_hub_dataset", "probe_hub",
+    "HUB_LABELS",
+    "HUB_PREFIXES",
+    "HubDataset",
+    "check_hub",
+    "classify_target",
+    "default_hub",
+    "hub_api_url",
+    "parse_hub_dataset",
+    "probe_hub",
 ]

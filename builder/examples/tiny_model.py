@@ -34,13 +34,23 @@ def tokenizer(corpus: list[str]) -> PreTrainedTokenizerFast:
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     tok.post_processor = processors.ByteLevel(trim_offsets=False)
-    trainer = trainers.BpeTrainer(vocab_size=1024, min_frequency=1, special_tokens=SPECIAL,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=1024,
+        min_frequency=1,
+        special_tokens=SPECIAL,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
     tok.train_from_iterator(corpus * 4, trainer)
     fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
-        additional_special_tokens=["<|im_start|>", "<|im_end|>"], model_max_length=2048,
-        padding_side="right", clean_up_tokenization_spaces=False)
+        tokenizer_object=tok,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        additional_special_tokens=["<|im_start|>", "<|im_end|>"],
+        model_max_length=2048,
+        padding_side="right",
+        clean_up_tokenization_spaces=False,
+    )
     fast.add_tokens(THINK)
     fast.chat_template = CHAT_TEMPLATE
     return fast
@@ -58,11 +68,24 @@ def main() -> None:
     assert len(tok) <= fields["vocab_size"], f"tokenizer has {len(tok)} tokens > vocab_size {fields['vocab_size']}"
     eos, pad = tok.convert_tokens_to_ids("<|im_end|>"), tok.convert_tokens_to_ids("<|endoftext|>")
     fields = {k: v for k, v in fields.items() if k not in ("architectures", "model_type", "torch_dtype", "rope_theta")}
-    config = Qwen3MoeConfig(**fields, rope_parameters={"rope_type": "default", "rope_theta": 1000000.0},
-                            bos_token_id=pad, eos_token_id=eos, pad_token_id=pad, dtype="float32")
+    config = Qwen3MoeConfig(
+        **fields,
+        rope_parameters={"rope_type": "default", "rope_theta": 1000000.0},
+        bos_token_id=pad,
+        eos_token_id=eos,
+        pad_token_id=pad,
+        dtype="float32",
+    )
     model = Qwen3MoeForCausalLM(config).to(torch.float32)
-    model.generation_config = GenerationConfig(bos_token_id=pad, eos_token_id=[eos, pad], pad_token_id=pad,
-                                               do_sample=True, temperature=0.7, top_p=0.8, top_k=20)
+    model.generation_config = GenerationConfig(
+        bos_token_id=pad,
+        eos_token_id=[eos, pad],
+        pad_token_id=pad,
+        do_sample=True,
+        temperature=0.7,
+        top_p=0.8,
+        top_k=20,
+    )
     out.mkdir(parents=True, exist_ok=True)
     tok.save_pretrained(out)
     model.save_pretrained(out, safe_serialization=True)

@@ -14,7 +14,11 @@ from __future__ import annotations
 import re
 
 # The distribution in the image that brings each kernel, as transformers names the kernel.
-PACKAGE_OF = {"flash_attention_4": "flash-attn-4", "flash_attention_3": "flash-attn-3", "flash_attention_2": "flash-attn"}
+PACKAGE_OF = {
+    "flash_attention_4": "flash-attn-4",
+    "flash_attention_3": "flash-attn-3",
+    "flash_attention_2": "flash-attn",
+}
 
 # Architectures where the planner picks a kernel on `auto`: where it is tuned upstream (FA4 on sm80 is not).
 AUTO_ARCHS = {

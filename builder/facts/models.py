@@ -13,35 +13,75 @@ from pathlib import Path
 from typing import Any
 
 _QWEN3_30B_A3B = dict(
-    model_type="qwen3_moe", num_hidden_layers=48, hidden_size=2048, num_attention_heads=32,
-    num_key_value_heads=4, head_dim=128, num_experts=128, num_experts_per_tok=8,
-    moe_intermediate_size=768, intermediate_size=6144, vocab_size=151936, tie_word_embeddings=False,
+    model_type="qwen3_moe",
+    num_hidden_layers=48,
+    hidden_size=2048,
+    num_attention_heads=32,
+    num_key_value_heads=4,
+    head_dim=128,
+    num_experts=128,
+    num_experts_per_tok=8,
+    moe_intermediate_size=768,
+    intermediate_size=6144,
+    vocab_size=151936,
+    tie_word_embeddings=False,
     max_position_embeddings=40960,
 )
 _QWEN3_30B_A3B_2507 = dict(_QWEN3_30B_A3B, max_position_embeddings=262144)
 _QWEN3_235B_A22B = dict(
-    model_type="qwen3_moe", num_hidden_layers=94, hidden_size=4096, num_attention_heads=64,
-    num_key_value_heads=4, head_dim=128, num_experts=128, num_experts_per_tok=8,
-    moe_intermediate_size=1536, intermediate_size=12288, vocab_size=151936, tie_word_embeddings=False,
+    model_type="qwen3_moe",
+    num_hidden_layers=94,
+    hidden_size=4096,
+    num_attention_heads=64,
+    num_key_value_heads=4,
+    head_dim=128,
+    num_experts=128,
+    num_experts_per_tok=8,
+    moe_intermediate_size=1536,
+    intermediate_size=12288,
+    vocab_size=151936,
+    tie_word_embeddings=False,
     max_position_embeddings=40960,
 )
 _QWEN3_8B = dict(
-    model_type="qwen3", num_hidden_layers=36, hidden_size=4096, num_attention_heads=32,
-    num_key_value_heads=8, head_dim=128, intermediate_size=12288, vocab_size=151936,
-    tie_word_embeddings=False, max_position_embeddings=40960,
+    model_type="qwen3",
+    num_hidden_layers=36,
+    hidden_size=4096,
+    num_attention_heads=32,
+    num_key_value_heads=8,
+    head_dim=128,
+    intermediate_size=12288,
+    vocab_size=151936,
+    tie_word_embeddings=False,
+    max_position_embeddings=40960,
 )
 _QWEN3_32B = dict(
-    model_type="qwen3", num_hidden_layers=64, hidden_size=5120, num_attention_heads=64,
-    num_key_value_heads=8, head_dim=128, intermediate_size=25600, vocab_size=151936,
-    tie_word_embeddings=False, max_position_embeddings=40960,
+    model_type="qwen3",
+    num_hidden_layers=64,
+    hidden_size=5120,
+    num_attention_heads=64,
+    num_key_value_heads=8,
+    head_dim=128,
+    intermediate_size=25600,
+    vocab_size=151936,
+    tie_word_embeddings=False,
+    max_position_embeddings=40960,
 )
 _LLAMA31_8B = dict(
-    model_type="llama", num_hidden_layers=32, hidden_size=4096, num_attention_heads=32,
-    num_key_value_heads=8, head_dim=128, intermediate_size=14336, vocab_size=128256,
-    tie_word_embeddings=False, max_position_embeddings=131072,
+    model_type="llama",
+    num_hidden_layers=32,
+    hidden_size=4096,
+    num_attention_heads=32,
+    num_key_value_heads=8,
+    head_dim=128,
+    intermediate_size=14336,
+    vocab_size=128256,
+    tie_word_embeddings=False,
+    max_position_embeddings=131072,
 )
-_LLAMA31_70B = dict(_LLAMA31_8B, num_hidden_layers=80, hidden_size=8192, num_attention_heads=64,
-                    intermediate_size=28672)
+_LLAMA31_70B = dict(
+    _LLAMA31_8B, num_hidden_layers=80, hidden_size=8192, num_attention_heads=64, intermediate_size=28672
+)
 
 CATALOG: dict[str, dict[str, Any]] = {
     "Qwen/Qwen3-30B-A3B": _QWEN3_30B_A3B,

@@ -113,11 +113,15 @@ def _attention(spec: Spec, gpu: gpu_table.Gpu, errors: list[str]) -> Attention:
         impl, reason = t.attn_impl, "set in the spec"
         if impl in kernels.PACKAGE_OF:
             if impl not in have:
-                errors.append(f"train.attn_impl={impl} needs {kernels.PACKAGE_OF[impl]} in the training image: "
-                              f"add it to stack.flash_attn, or use train.attn_impl=auto")
+                errors.append(
+                    f"train.attn_impl={impl} needs {kernels.PACKAGE_OF[impl]} in the training image: "
+                    f"add it to stack.flash_attn, or use train.attn_impl=auto"
+                )
             elif arch not in kernels.RUNS_ON[impl]:
-                errors.append(f"train.attn_impl={impl} has no kernels for {spec.hardware.gpu} ({arch or 'CPU'}); "
-                              f"it runs on {', '.join(kernels.RUNS_ON[impl])}. Use train.attn_impl=auto")
+                errors.append(
+                    f"train.attn_impl={impl} has no kernels for {spec.hardware.gpu} ({arch or 'CPU'}); "
+                    f"it runs on {', '.join(kernels.RUNS_ON[impl])}. Use train.attn_impl=auto"
+                )
     elif arch is None:
         impl, reason = "sdpa", "CPU run: no flash attention"
     else:
@@ -128,19 +132,25 @@ def _attention(spec: Spec, gpu: gpu_table.Gpu, errors: list[str]) -> Attention:
             impl, reason = "sdpa", "the image holds no flash attention (stack.flash_attn is empty)"
         else:
             impl = "sdpa"
-            reason = (f"{', '.join(have)} in the image, but not tuned for {spec.hardware.gpu} ({arch}) upstream and "
-                      f"unmeasured here; set train.attn_impl={have[0]} to try it")
+            reason = (
+                f"{', '.join(have)} in the image, but not tuned for {spec.hardware.gpu} ({arch}) upstream and "
+                f"unmeasured here; set train.attn_impl={have[0]} to try it"
+            )
     if t.packing == "auto":
         packing = impl in kernels.PACKING_KERNELS
         reason += "; packing on" if packing else "; packing off (ms-swift packs only with flash attention)"
     else:
         packing = t.packing
         if packing and impl not in kernels.PACKING_KERNELS:
-            errors.append(f"train.packing=true needs a flash-attention kernel (ms-swift 4.6 refuses it with {impl}); "
-                          f"set train.attn_impl to one of {', '.join(kernels.PACKING_KERNELS)} or train.packing=auto")
+            errors.append(
+                f"train.packing=true needs a flash-attention kernel (ms-swift 4.6 refuses it with {impl}); "
+                f"set train.attn_impl to one of {', '.join(kernels.PACKING_KERNELS)} or train.packing=auto"
+            )
     if t.tokens_per_step is not None and not packing:
-        errors.append("train.tokens_per_step needs packing (unpacked rows vary in length, so no accumulation count "
-                      "gives a fixed number of tokens); set train.packing or drop tokens_per_step")
+        errors.append(
+            "train.tokens_per_step needs packing (unpacked rows vary in length, so no accumulation count "
+            "gives a fixed number of tokens); set train.packing or drop tokens_per_step"
+        )
     return Attention(impl, packing, reason)
 
 
@@ -154,8 +164,9 @@ def _grad_accum_for_tokens(spec: Spec, micro_batch: int, grad_accum: int, packin
     return max(1, round(want / per_micro))
 
 
-def _plan_train(spec: Spec, m: ModelFacts | None, gpu_gib: float, attention: Attention,
-                warnings: list[str], errors: list[str]) -> TrainPlan:
+def _plan_train(
+    spec: Spec, m: ModelFacts | None, gpu_gib: float, attention: Attention, warnings: list[str], errors: list[str]
+) -> TrainPlan:
     t = spec.train
     gpus = spec.hardware.gpus
     output_dir = f"{spec.volumes.checkpoints.mount.rstrip('/')}/{t.run_name}"
@@ -170,7 +181,9 @@ def _plan_train(spec: Spec, m: ModelFacts | None, gpu_gib: float, attention: Att
         return _fits_gpu(est, gpu_gib) and (host is None or est.host_gib <= host * HEADROOM)
 
     if gpus == 0:
-        stage, reason = ("none", "CPU run: DeepSpeed off") if t.deepspeed == "auto" else (t.deepspeed, "set in the spec")
+        stage, reason = (
+            ("none", "CPU run: DeepSpeed off") if t.deepspeed == "auto" else (t.deepspeed, "set in the spec")
+        )
     elif t.deepspeed != "auto":
         stage, reason = t.deepspeed, "set in the spec"
         if estimates and not fits(stage):
@@ -187,13 +200,17 @@ def _plan_train(spec: Spec, m: ModelFacts | None, gpu_gib: float, attention: Att
     elif not estimates:
         stage, reason = "zero3", "model unknown: ZeRO-3 is the safe choice"
     else:
-        candidates = [s for s in DS_ORDER if gpus * spec.k8s.nodes > 1 or s in ("none", "zero3_offload", "zero2_offload")]
+        candidates = [
+            s for s in DS_ORDER if gpus * spec.k8s.nodes > 1 or s in ("none", "zero3_offload", "zero2_offload")
+        ]
         fitting = [s for s in candidates if fits(s)]
         if fitting:
             stage = fitting[0]
             est = estimates[stage]
-            reason = (f"fastest option that fits: {est.gpu_peak_gib:.1f} of {gpu_gib:.0f} GiB per GPU, "
-                      f"{est.device_gib:.1f} with the allocator's reserve")
+            reason = (
+                f"fastest option that fits: {est.gpu_peak_gib:.1f} of {gpu_gib:.0f} GiB per GPU, "
+                f"{est.device_gib:.1f} with the allocator's reserve"
+            )
         else:
             stage = "zero3_offload"
             est = estimates[stage]
@@ -209,8 +226,10 @@ def _plan_train(spec: Spec, m: ModelFacts | None, gpu_gib: float, attention: Att
     if ckpt and spec.hardware.disk_free_gib is not None:
         need = ckpt * (t.save_total_limit + 1)  # the next one is written before the oldest is rotated out
         if need > spec.hardware.disk_free_gib:
-            errors.append(f"checkpoints need {need:.0f} GiB ({t.save_total_limit}+1 x {ckpt:.0f} GiB) "
-                          f"but hardware.disk_free_gib is {spec.hardware.disk_free_gib:.0f}")
+            errors.append(
+                f"checkpoints need {need:.0f} GiB ({t.save_total_limit}+1 x {ckpt:.0f} GiB) "
+                f"but hardware.disk_free_gib is {spec.hardware.disk_free_gib:.0f}"
+            )
     if est and host is None and est.host_gib > 64:
         warnings.append(f"{stage} needs ~{est.host_gib:.0f} GiB of host RAM; set hardware.host_memory_gib to check it")
     tokens_per_step = t.max_length * micro_batch * grad_accum * max(gpus, 1) * spec.k8s.nodes
@@ -240,9 +259,20 @@ def _estimates(spec: Spec, m: ModelFacts | None, micro_batch: int, packing: bool
     t, gpus = spec.train, max(spec.hardware.gpus, 1)
     lora_rank = t.lora_rank if t.tuner == "lora" else None
     # ZeRO shards over every GPU of every node (k8s.nodes); host memory stays per node.
-    return {stage: memory.estimate(m, stage, lora_rank=lora_rank, gpus=gpus * spec.k8s.nodes, gpus_per_node=gpus, seq=t.max_length,
-                                   micro_batch=micro_batch, checkpointing=t.gradient_checkpointing, packing=packing)
-            for stage in DS_ORDER}
+    return {
+        stage: memory.estimate(
+            m,
+            stage,
+            lora_rank=lora_rank,
+            gpus=gpus * spec.k8s.nodes,
+            gpus_per_node=gpus,
+            seq=t.max_length,
+            micro_batch=micro_batch,
+            checkpointing=t.gradient_checkpointing,
+            packing=packing,
+        )
+        for stage in DS_ORDER
+    }
 
 
 def _micro_batch(spec: Spec, m: ModelFacts | None, gpu_gib: float, packing: bool) -> tuple[int, int]:
@@ -272,9 +302,16 @@ def _plan_layout(spec: Spec, m: ModelFacts | None, gpu_gib: float, errors: list[
     if m is None:
         tp = s.tensor_parallel if s.tensor_parallel != "auto" else 1
         dp = s.data_parallel if s.data_parallel != "auto" else max(gpus // (tp * s.pipeline_parallel), 1)
-        return parallel.Layout(tp, s.pipeline_parallel, dp, s.expert_parallel is True, 0.0, 0, "model unknown: not checked")
+        return parallel.Layout(
+            tp, s.pipeline_parallel, dp, s.expert_parallel is True, 0.0, 0, "model unknown: not checked"
+        )
     auto = parallel.choose(m, spec.hardware.gpus, gpu_gib, s.gpu_memory_utilization, s.max_model_len, bytes_per_param)
-    if s.tensor_parallel == "auto" and s.data_parallel == "auto" and s.pipeline_parallel == 1 and s.expert_parallel == "auto":
+    if (
+        s.tensor_parallel == "auto"
+        and s.data_parallel == "auto"
+        and s.pipeline_parallel == 1
+        and s.expert_parallel == "auto"
+    ):
         return auto
     tp = s.tensor_parallel if s.tensor_parallel != "auto" else (1 if s.data_parallel != "auto" else auto.tp)
     pp = s.pipeline_parallel
@@ -288,10 +325,15 @@ def _plan_layout(spec: Spec, m: ModelFacts | None, gpu_gib: float, errors: list[
     if pp > m.layers:
         problems.append(f"pipeline_parallel ({pp}) exceeds the model's {m.layers} layers")
     if problems:
-        errors.append(f"serve layout tp={tp} pp={pp} dp={dp} cannot start: " + "; ".join(problems)
-                      + f". On {gpus} GPUs use instead: {parallel.alternatives(m, gpus)}")
+        errors.append(
+            f"serve layout tp={tp} pp={pp} dp={dp} cannot start: "
+            + "; ".join(problems)
+            + f". On {gpus} GPUs use instead: {parallel.alternatives(m, gpus)}"
+        )
     layout = parallel.evaluate(m, tp, pp, dp, ep, gpu_gib, s.gpu_memory_utilization, bytes_per_param, "set in the spec")
     if gpu_gib and not problems and layout.kv_cache_tokens < s.max_model_len:
-        errors.append(f"serve layout tp={tp} pp={pp}: weights need {layout.weights_gib_per_gpu:.1f} GiB per GPU, leaving "
-                      f"KV cache for {layout.kv_cache_tokens} tokens < serve.max_model_len {s.max_model_len}")
+        errors.append(
+            f"serve layout tp={tp} pp={pp}: weights need {layout.weights_gib_per_gpu:.1f} GiB per GPU, leaving "
+            f"KV cache for {layout.kv_cache_tokens} tokens < serve.max_model_len {s.max_model_len}"
+        )
     return layout

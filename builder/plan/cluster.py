@@ -8,9 +8,9 @@ from PET_* variables. Who sets what (read in each engine's source):
 
 | engine                   | NODE_RANK                               | MASTER_ADDR / MASTER_PORT                      |
 |--------------------------|-----------------------------------------|------------------------------------------------|
-| Kubeflow PyTorchJob (v1) | PET_NODE_RANK (master 0, worker i -> i+1) | MASTER_ADDR=<job>-master-0, MASTER_PORT=pytorchjob-port |
-| Kubeflow TrainJob (v2)   | PET_NODE_RANK (Indexed Job index)       | PET_MASTER_ADDR=<job>-node-0-0.<job>, PET_MASTER_PORT=29500 |
-| JobSet                   | rendered: the pod's job-completion-index | rendered: <jobset>-node-0-0.<jobset> (JobSet's DNS), k8s.master_port |
+| Kubeflow PyTorchJob (v1) | PET_NODE_RANK (master 0, worker i -> i+1) | MASTER_ADDR=<job>-master-0, MASTER_PORT=(port) |
+| Kubeflow TrainJob (v2)   | PET_NODE_RANK (Indexed Job index)       | PET_MASTER_ADDR=<job>-node-0-0.<job>, :29500   |
+| JobSet                   | rendered: job-completion-index          | <jobset>-node-0-0.<jobset> (DNS), master_port  |
 
 The planner also checks the layout across nodes: training memory with GPUs per node x nodes
 (DeepSpeed shards over all of them; host memory stays per node), and a vLLM instance that fits no
@@ -52,8 +52,16 @@ class ClusterPlan:
         """vLLM's multiprocessing multi-node flags for one node of an instance (rank '0' is the API server)."""
         if self.serve_nodes <= 1:
             return []
-        args = ["--nnodes", str(self.serve_nodes), "--node-rank", rank,
-                "--master-addr", leader_address, "--master-port", str(VLLM_MASTER_PORT)]
+        args = [
+            "--nnodes",
+            str(self.serve_nodes),
+            "--node-rank",
+            rank,
+            "--master-addr",
+            leader_address,
+            "--master-port",
+            str(VLLM_MASTER_PORT),
+        ]
         return args if rank == "0" else [*args, "--headless"]
 
 
@@ -81,8 +89,10 @@ def operator(spec: Spec) -> tuple[str, str]:
         return k.training_operator, "set in the spec"
     if k.nodes == 1:
         return "job", "one node: a plain Job"
-    return DEFAULT_OPERATOR, ("the most widely deployed multi-node training operator (Kubeflow Training Operator); "
-                              "k8s.training_operator picks jobset or trainjob instead")
+    return DEFAULT_OPERATOR, (
+        "the most widely deployed multi-node training operator (Kubeflow Training Operator); "
+        "k8s.training_operator picks jobset or trainjob instead"
+    )
 
 
 def plan_cluster(spec: Spec, layout: parallel.Layout, warnings: list[str], errors: list[str]) -> ClusterPlan:
@@ -104,16 +114,22 @@ def plan_cluster(spec: Spec, layout: parallel.Layout, warnings: list[str], error
         # ms-swift's default ddp_timeout is 18000000 s: survivors of a lost node would wait on it for months.
         if "ddp_timeout" not in spec.train.extra_args:
             train_args = ["--ddp_timeout", str(k.collective_timeout_s)]
-        warnings.append(f"k8s.nodes={k.nodes}: the training plan (DeepSpeed stage, memory) is for {k.nodes} nodes; "
-                        "compose/ runs one node and is not checked for it")
+        warnings.append(
+            f"k8s.nodes={k.nodes}: the training plan (DeepSpeed stage, memory) is for {k.nodes} nodes; "
+            "compose/ runs one node and is not checked for it"
+        )
     gpus = spec.hardware.gpus
     group = layout.tp * layout.pp * layout.dp
     serve_nodes = -(-group // gpus) if gpus and group > gpus else 1
     if serve_nodes > k.nodes:
-        errors.append(f"one vLLM instance (tp={layout.tp} x pp={layout.pp} x dp={layout.dp} = {group} GPUs) spans "
-                      f"{serve_nodes} nodes of {gpus} GPUs but k8s.nodes is {k.nodes}")
+        errors.append(
+            f"one vLLM instance (tp={layout.tp} x pp={layout.pp} x dp={layout.dp} = {group} GPUs) spans "
+            f"{serve_nodes} nodes of {gpus} GPUs but k8s.nodes is {k.nodes}"
+        )
     elif serve_nodes > 1 and group % gpus:
-        errors.append(f"a vLLM instance across nodes needs tp*pp*dp ({group}) to be a multiple of the GPUs per node ({gpus})")
+        errors.append(
+            f"a vLLM instance across nodes needs tp*pp*dp ({group}) to be a multiple of the GPUs per node ({gpus})"
+        )
     replicas = k.serve_replicas
     if k.autoscaling.enabled:
         replicas = max(replicas, k.autoscaling.min_replicas)
@@ -122,11 +138,27 @@ def plan_cluster(spec: Spec, layout: parallel.Layout, warnings: list[str], error
     serve_env = nccl_env(spec) if serve_nodes > 1 else {}
     notes = []
     if shared:
-        notes.append("pods on several nodes share the model cache, data and checkpoint volumes: ReadWriteMany"
-                     + (f" (storage class {k.shared_storage_class})" if k.shared_storage_class else
-                        " (set k8s.shared_storage_class to a class that offers it)"))
-    return ClusterPlan(k.nodes, engine, reason, nproc, dict(sorted(train_env.items())), train_args,
-                       serve_nodes, replicas, dict(sorted(serve_env.items())), shared, notes)
+        notes.append(
+            "pods on several nodes share the model cache, data and checkpoint volumes: ReadWriteMany"
+            + (
+                f" (storage class {k.shared_storage_class})"
+                if k.shared_storage_class
+                else " (set k8s.shared_storage_class to a class that offers it)"
+            )
+        )
+    return ClusterPlan(
+        k.nodes,
+        engine,
+        reason,
+        nproc,
+        dict(sorted(train_env.items())),
+        train_args,
+        serve_nodes,
+        replicas,
+        dict(sorted(serve_env.items())),
+        shared,
+        notes,
+    )
 
 
 def multi_node_layout(spec: Spec, m: ModelFacts, gpu_gib: float, errors: list[str]) -> parallel.Layout | None:
@@ -134,7 +166,12 @@ def multi_node_layout(spec: Spec, m: ModelFacts, gpu_gib: float, errors: list[st
     s = spec.serve
     gpus, nodes = spec.hardware.gpus, spec.k8s.nodes
     bytes_per_param = 4 if s.dtype == "float32" else 2
-    all_auto = s.tensor_parallel == "auto" and s.data_parallel == "auto" and s.pipeline_parallel == 1 and s.expert_parallel == "auto"
+    all_auto = (
+        s.tensor_parallel == "auto"
+        and s.data_parallel == "auto"
+        and s.pipeline_parallel == 1
+        and s.expert_parallel == "auto"
+    )
     if all_auto:
         one = parallel.choose(m, gpus, gpu_gib, s.gpu_memory_utilization, s.max_model_len, bytes_per_param)
         if one.pp == 1 and one.kv_cache_tokens >= s.max_model_len:
@@ -147,13 +184,22 @@ def multi_node_layout(spec: Spec, m: ModelFacts, gpu_gib: float, errors: list[st
             layout = parallel.evaluate(m, tp, n, 1, ep, gpu_gib, s.gpu_memory_utilization, bytes_per_param, "")
             if layout.kv_cache_tokens >= s.max_model_len:
                 idle = f"; {gpus - tp} GPU(s) per node idle: no valid tp uses them" if gpus > tp else ""
-                return parallel.Layout(tp, n, 1, ep, layout.weights_gib_per_gpu, layout.kv_cache_tokens,
-                                       f"no single node of {gpus} GPUs holds the model: tp={tp} inside a node, "
-                                       f"pp={n} across {n} nodes{idle}")
+                return parallel.Layout(
+                    tp,
+                    n,
+                    1,
+                    ep,
+                    layout.weights_gib_per_gpu,
+                    layout.kv_cache_tokens,
+                    f"no single node of {gpus} GPUs holds the model: tp={tp} inside a node, "
+                    f"pp={n} across {n} nodes{idle}",
+                )
         layout = parallel.evaluate(m, tp, nodes, 1, ep, gpu_gib, s.gpu_memory_utilization, bytes_per_param, "")
-        errors.append(f"serving does not fit even across all {nodes} nodes (tp={tp}, pp={nodes}): "
-                      f"{layout.weights_gib_per_gpu:.1f} GiB of weights per GPU leave KV cache for "
-                      f"{layout.kv_cache_tokens} tokens < serve.max_model_len {s.max_model_len}")
+        errors.append(
+            f"serving does not fit even across all {nodes} nodes (tp={tp}, pp={nodes}): "
+            f"{layout.weights_gib_per_gpu:.1f} GiB of weights per GPU leave KV cache for "
+            f"{layout.kv_cache_tokens} tokens < serve.max_model_len {s.max_model_len}"
+        )
         return parallel.Layout(tp, nodes, 1, ep, layout.weights_gib_per_gpu, layout.kv_cache_tokens, "does not fit")
     tp = s.tensor_parallel if s.tensor_parallel != "auto" else 1
     pp = s.pipeline_parallel
@@ -174,9 +220,20 @@ def multi_node_layout(spec: Spec, m: ModelFacts, gpu_gib: float, errors: list[st
         problems.append(f"pipeline_parallel ({pp}) exceeds the model's {m.layers} layers")
     if problems:
         errors.append(f"serve layout tp={tp} pp={pp} across nodes cannot start: " + "; ".join(problems))
-    layout = parallel.evaluate(m, tp, pp, 1, ep, gpu_gib, s.gpu_memory_utilization, bytes_per_param,
-                               f"set in the spec: {tp * pp // max(gpus, 1)} nodes of {gpus} GPUs")
+    layout = parallel.evaluate(
+        m,
+        tp,
+        pp,
+        1,
+        ep,
+        gpu_gib,
+        s.gpu_memory_utilization,
+        bytes_per_param,
+        f"set in the spec: {tp * pp // max(gpus, 1)} nodes of {gpus} GPUs",
+    )
     if not problems and layout.kv_cache_tokens < s.max_model_len:
-        errors.append(f"serve layout tp={tp} pp={pp}: weights need {layout.weights_gib_per_gpu:.1f} GiB per GPU, leaving "
-                      f"KV cache for {layout.kv_cache_tokens} tokens < serve.max_model_len {s.max_model_len}")
+        errors.append(
+            f"serve layout tp={tp} pp={pp}: weights need {layout.weights_gib_per_gpu:.1f} GiB per GPU, leaving "
+            f"KV cache for {layout.kv_cache_tokens} tokens < serve.max_model_len {s.max_model_len}"
+        )
     return layout

@@ -66,7 +66,9 @@ def _cache_env(spec: Spec) -> dict[str, str]:
     }
     if spec.model.hub == "huggingface":
         env["USE_HF"] = "1"
-    if spec.model.endpoint:  # a hub mirror: huggingface_hub reads HF_ENDPOINT; modelscope MODELSCOPE_ENDPOINT (older: _DOMAIN)
+    if (
+        spec.model.endpoint
+    ):  # a hub mirror: huggingface_hub reads HF_ENDPOINT; modelscope MODELSCOPE_ENDPOINT (older: _DOMAIN)
         endpoint = spec.model.endpoint.rstrip("/")
         if spec.model.hub == "huggingface":
             env["HF_ENDPOINT"] = endpoint
@@ -76,8 +78,9 @@ def _cache_env(spec: Spec) -> dict[str, str]:
     return env
 
 
-def train_argv(spec: Spec, deepspeed: str, output_dir: str, m: ModelFacts | None,
-               micro_batch: int, grad_accum: int, attention: Any) -> list[str]:
+def train_argv(
+    spec: Spec, deepspeed: str, output_dir: str, m: ModelFacts | None, micro_batch: int, grad_accum: int, attention: Any
+) -> list[str]:
     t = spec.train
     names = swift_names(spec.model.id, m.arch if m else None)
     flags: dict[str, Any] = {

@@ -36,7 +36,9 @@ class TrainMemory:
         return self.gpu_peak_gib + self.reserve_gib
 
 
-def model_states(stage: str, total: int, trainable: int, largest: int, gpus: int, gpus_per_node: int) -> tuple[float, float]:
+def model_states(
+    stage: str, total: int, trainable: int, largest: int, gpus: int, gpus_per_node: int
+) -> tuple[float, float]:
     """(GPU bytes per GPU, host bytes per node) for the model states under a ZeRO stage.
 
     `trainable` differs from `total` only for LoRA: frozen weights cost 2 bytes (bf16)
@@ -83,8 +85,18 @@ def lora_trainable(m: ModelFacts, rank: int) -> int:
     return m.layers * (attn + mlp)
 
 
-def estimate(m: ModelFacts, stage: str, *, lora_rank: int | None, gpus: int, gpus_per_node: int,
-             seq: int, micro_batch: int, checkpointing: bool, packing: bool = False) -> TrainMemory:
+def estimate(
+    m: ModelFacts,
+    stage: str,
+    *,
+    lora_rank: int | None,
+    gpus: int,
+    gpus_per_node: int,
+    seq: int,
+    micro_batch: int,
+    checkpointing: bool,
+    packing: bool = False,
+) -> TrainMemory:
     """Per-GPU memory. With packing every micro-batch is max_length tokens (rows bin-packed up to it), so the
     activations are those of the longest unpacked row: the same worst case, hit on every step."""
     total = m.total_params

@@ -36,7 +36,9 @@ def tp_problems(m: ModelFacts, tp: int, ep: bool) -> list[str]:
     if m.kv_heads % tp and tp % m.kv_heads:
         problems.append(f"num_key_value_heads ({m.kv_heads}) must divide by tp ({tp}) or tp be a multiple of it")
     if m.is_moe and not ep and m.moe_intermediate % tp:
-        problems.append(f"the fused MoE layer needs moe_intermediate_size ({m.moe_intermediate}) divisible by tp ({tp})")
+        problems.append(
+            f"the fused MoE layer needs moe_intermediate_size ({m.moe_intermediate}) divisible by tp ({tp})"
+        )
     return problems
 
 
@@ -54,8 +56,9 @@ def kv_tokens(m: ModelFacts, tp: int, pp: int, free_bytes: float, bytes_per_elem
     return max(int(free_bytes / per_token), 0)
 
 
-def evaluate(m: ModelFacts, tp: int, pp: int, dp: int, ep: bool, gpu_gib: float, util: float, bytes_per_param: int,
-             reason: str) -> Layout:
+def evaluate(
+    m: ModelFacts, tp: int, pp: int, dp: int, ep: bool, gpu_gib: float, util: float, bytes_per_param: int, reason: str
+) -> Layout:
     weights = weights_per_gpu(m, tp, pp, dp, ep, bytes_per_param)
     free = gpu_gib * GIB * util - weights - VLLM_OVERHEAD_GIB * GIB
     return Layout(tp, pp, dp, ep, weights / GIB, kv_tokens(m, tp, pp, free, bytes_per_param), reason)
@@ -77,15 +80,31 @@ def choose(m: ModelFacts, gpus: int, gpu_gib: float, util: float, max_len: int, 
         layout = evaluate(m, tp, 1, dp, ep, gpu_gib, util, bytes_per_param, "")
         if layout.kv_cache_tokens >= max_len:
             what = "one GPU holds the model" if tp == 1 else f"tp={tp} is the smallest valid group that holds it"
-            extra = "; expert parallel shards the experts over the replicas, leaving more room for KV cache" if ep else ""
+            extra = (
+                "; expert parallel shards the experts over the replicas, leaving more room for KV cache" if ep else ""
+            )
             idle = gpus - tp * dp
             idle_note = f"; {idle} GPU(s) idle: no valid tp uses them" if idle else ""
-            return Layout(tp, 1, dp, ep, layout.weights_gib_per_gpu, layout.kv_cache_tokens,
-                          f"{what}: {dp} replica(s) of tp={tp} for throughput{extra}{idle_note}")
+            return Layout(
+                tp,
+                1,
+                dp,
+                ep,
+                layout.weights_gib_per_gpu,
+                layout.kv_cache_tokens,
+                f"{what}: {dp} replica(s) of tp={tp} for throughput{extra}{idle_note}",
+            )
     # Nothing fits with tensor parallel alone: pipeline over all GPUs (uneven splits allowed).
     layout = evaluate(m, 1, gpus, 1, False, gpu_gib, util, bytes_per_param, "")
-    return Layout(1, gpus, 1, False, layout.weights_gib_per_gpu, layout.kv_cache_tokens,
-                  "no tensor-parallel group fits; pipeline parallel over all GPUs")
+    return Layout(
+        1,
+        gpus,
+        1,
+        False,
+        layout.weights_gib_per_gpu,
+        layout.kv_cache_tokens,
+        "no tensor-parallel group fits; pipeline parallel over all GPUs",
+    )
 
 
 def alternatives(m: ModelFacts, gpus: int) -> str:

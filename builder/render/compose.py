@@ -15,7 +15,9 @@ from ..spec import Spec, VolumeSpec
 from .yamltext import dump
 
 STACK_BYTES = 67108864  # 64 MiB: the stack size NVIDIA recommends for PyTorch containers
-ENTRYPOINT = "/usr/local/bin/modelforge-entrypoint"  # where both Dockerfiles put builder/templates/context/entrypoint.sh
+ENTRYPOINT = (
+    "/usr/local/bin/modelforge-entrypoint"  # where both Dockerfiles put builder/templates/context/entrypoint.sh
+)
 
 
 def literal(value: str) -> str:
@@ -126,8 +128,12 @@ def render(plan: Plan, spec_file: str) -> dict[str, str]:
         "image": image_ref(spec, "serve"),
         "profiles": ["ui"],
         "entrypoint": ["python3", "/usr/local/lib/modelforge/webui.py"],
-        "environment": {"MF_API_BASE": f"http://serve:{port}/v1", "MF_MODEL": literal(plan.serve.served_name),
-                        "MF_UI_PORT": "7860", "VLLM_API_KEY": "${VLLM_API_KEY:-}"},
+        "environment": {
+            "MF_API_BASE": f"http://serve:{port}/v1",
+            "MF_MODEL": literal(plan.serve.served_name),
+            "MF_UI_PORT": "7860",
+            "VLLM_API_KEY": "${VLLM_API_KEY:-}",
+        },
         "ports": [f"{spec.serve.bind_address}:7860:7860"],
         "restart": "unless-stopped",
     }

@@ -30,8 +30,10 @@ def _arg(value: str | None) -> str:
 
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES / "dockerfile"), undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True, autoescape=False,
+        loader=jinja2.FileSystemLoader(TEMPLATES / "dockerfile"),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
     )
     env.filters["arg"] = _arg
     return env
@@ -49,15 +51,33 @@ def render(plan: Plan, spec_file: str) -> dict[str, str]:
     # The volumes' mount points exist in the image, owned by the container user: Docker copies that
     # ownership into a named volume it creates, so a fresh volume is writable without running as root.
     mounts = " ".join(_arg(getattr(spec.volumes, key).mount) for key in ("model_cache", "data", "checkpoints"))
-    common = dict(spec_file=spec_file, torch_spec=_arg(spec.stack.torch), torch_index_url=_arg(spec.stack.torch_index_url),
-                  exclude=_arg(" ".join(spec.stack.exclude_packages)), uid=CONTAINER_UID, home=CONTAINER_HOME,
-                  mounts=mounts)
+    common = dict(
+        spec_file=spec_file,
+        torch_spec=_arg(spec.stack.torch),
+        torch_index_url=_arg(spec.stack.torch_index_url),
+        exclude=_arg(" ".join(spec.stack.exclude_packages)),
+        uid=CONTAINER_UID,
+        home=CONTAINER_HOME,
+        mounts=mounts,
+    )
     train = env.get_template("Dockerfile.train.j2").render(
         **common,
         base_image=_arg(spec.images.train.base),
-        base=base_parts(spec.images.train.base), which="train",
-        stack=_arg(" ".join(p for p in (spec.stack.torch, spec.stack.ms_swift, spec.stack.deepspeed,
-                                        spec.stack.transformers, *spec.stack.flash_attn) if p)),
+        base=base_parts(spec.images.train.base),
+        which="train",
+        stack=_arg(
+            " ".join(
+                p
+                for p in (
+                    spec.stack.torch,
+                    spec.stack.ms_swift,
+                    spec.stack.deepspeed,
+                    spec.stack.transformers,
+                    *spec.stack.flash_attn,
+                )
+                if p
+            )
+        ),
         apt_packages="python3 python3-venv python3-dev g++ libnuma1 ca-certificates git",
         deepspeed_spec=_arg(spec.stack.deepspeed),
         ms_swift_spec=_arg(spec.stack.ms_swift),
@@ -68,7 +88,8 @@ def render(plan: Plan, spec_file: str) -> dict[str, str]:
     serve = env.get_template("Dockerfile.serve.j2").render(
         **common,
         base_image=_arg(spec.images.serve.base),
-        base=base_parts(spec.images.serve.base), which="serve",
+        base=base_parts(spec.images.serve.base),
+        which="serve",
         stack=_arg(" ".join((spec.stack.torch, spec.stack.vllm))),
         # vLLM compiles at start (torch.compile / Triton): a C++ compiler and Python headers in the image;
         # vLLM's CPU kernels link libnuma.

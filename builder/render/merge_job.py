@@ -23,10 +23,20 @@ def job(plan: Plan) -> dict[str, Any]:
     spec = plan.spec
     main = container(spec, "merge", "train", merge_argv(spec), f"{spec.name}-train-config", hub_secrets(spec), KEYS)
     main["command"] = [ENTRYPOINT, "merge"]
-    pod = {"restartPolicy": "Never", "enableServiceLinks": False, "securityContext": pod_security(spec), "containers": [main],
-           "volumes": pod_volumes(spec, KEYS), **scheduling(spec)}
-    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": meta(spec, f"{spec.name}-merge", "merge"),
-            "spec": {"backoffLimit": 1, "template": {"metadata": pod_meta(spec, "merge"), "spec": pod}}}
+    pod = {
+        "restartPolicy": "Never",
+        "enableServiceLinks": False,
+        "securityContext": pod_security(spec),
+        "containers": [main],
+        "volumes": pod_volumes(spec, KEYS),
+        **scheduling(spec),
+    }
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": meta(spec, f"{spec.name}-merge", "merge"),
+        "spec": {"backoffLimit": 1, "template": {"metadata": pod_meta(spec, "merge"), "spec": pod}},
+    }
 
 
 def render(plan: Plan, spec_file: str) -> dict[str, str]:

@@ -15,8 +15,10 @@ from .dockerfiles import TEMPLATES
 PACKAGE = Path(__file__).resolve().parents[1]
 CONTEXT = TEMPLATES / "context"
 # docker/<name> <- its source. The data checker runs in the training container too (stdlib only, one file).
-COPIED = {name: CONTEXT / name for name in
-          ("entrypoint.sh", "pip-install.sh", "requirements-without.py", "webui.py", "fa4_max_seqlen.py")}
+COPIED = {
+    name: CONTEXT / name
+    for name in ("entrypoint.sh", "pip-install.sh", "requirements-without.py", "webui.py", "fa4_max_seqlen.py")
+}
 COPIED["check.py"] = PACKAGE / "data" / "check.py"
 
 
@@ -28,6 +30,7 @@ def generated(source: Path) -> str:
         shebang, _, rest = text.partition("\n")
         return f"{shebang}\n{note}{rest}"
     return note + text
+
 
 DOCKERIGNORE = """# Rendered by ModelForge. The build context is only what the Dockerfiles COPY.
 *

@@ -26,14 +26,17 @@ def issues(path: Path, **kw) -> list[tuple]:
     return [(i["severity"], i["code"], i["line"], i["col"], i["message"]) for i in rep.issues]
 
 
-@pytest.mark.parametrize("name, fmt, rows", [
-    ("messages.jsonl", "messages", 3),
-    ("sharegpt.jsonl", "sharegpt", 2),
-    ("alpaca.jsonl", "alpaca", 3),
-    ("query_response.jsonl", "query_response", 2),
-    ("nested/list.json", "alpaca", 2),
-    ("bom_crlf.jsonl", "query_response", 2),
-])
+@pytest.mark.parametrize(
+    "name, fmt, rows",
+    [
+        ("messages.jsonl", "messages", 3),
+        ("sharegpt.jsonl", "sharegpt", 2),
+        ("alpaca.jsonl", "alpaca", 3),
+        ("query_response.jsonl", "query_response", 2),
+        ("nested/list.json", "alpaca", 2),
+        ("bom_crlf.jsonl", "query_response", 2),
+    ],
+)
 def test_clean_files_detected_and_clean(name, fmt, rows):
     rep = check_file(str(CLEAN / name))
     assert (rep.file_format(), rep.rows, rep.problems, rep.warnings) == (fmt, rows, 0, 0), rep.issues
@@ -44,26 +47,56 @@ def test_folder_is_searched_recursively_for_jsonl_and_json():
     report, errors = check_targets([str(CLEAN)])
     assert not errors and report.exit_code == 0
     names = sorted(Path(f.path).relative_to(CLEAN).as_posix() for f in report.files)
-    assert names == ["alpaca.jsonl", "bom_crlf.jsonl", "messages.jsonl", "nested/list.json",
-                     "query_response.jsonl", "sharegpt.jsonl"]  # README.md is not data
+    assert names == [
+        "alpaca.jsonl",
+        "bom_crlf.jsonl",
+        "messages.jsonl",
+        "nested/list.json",
+        "query_response.jsonl",
+        "sharegpt.jsonl",
+    ]  # README.md is not data
     text = report.text()
     assert "messages format: clean" in text and "ShareGPT format" in text and "query/response format" in text
     assert text.splitlines()[-1] == "checked 6 files (14 rows): clean"
 
 
-@pytest.mark.parametrize("name, expected", [
-    ("invalid_json.jsonl", (PROBLEM, "invalid_json", 2, 50, "invalid JSON: Expecting ',' delimiter")),
-    ("empty_content.jsonl", (PROBLEM, "empty_content", 2, None, "messages[0].content: null")),
-    ("unknown_role.jsonl", (PROBLEM, "unknown_role", 3, None, "messages[1].role: unknown role 'robot' "
-                                                              "(allowed: system, user, assistant, tool, tool_call, tool_response)")),
-    ("no_assistant.jsonl", (PROBLEM, "no_assistant", 1, None, "messages: no assistant turn, nothing to train on")),
-    ("system_not_first.jsonl", (PROBLEM, "system_not_first", 2, None, "messages[1]: system message not first")),
-    ("invalid_utf8.jsonl", (PROBLEM, "invalid_utf8", 2, 47, "invalid UTF-8: byte 0xe9 (the file must be UTF-8)")),
-    ("truncated.jsonl", (PROBLEM, "truncated", 3, 43, "truncated last line: no newline at the end and the JSON is "
-                                                       "incomplete (Unterminated string starting at column 43)")),
-    ("bad_list.json", (PROBLEM, "invalid_json", 3, 23, "invalid JSON: Expecting ',' delimiter; nothing after it is checked")),
-    ("blank_lines.jsonl", (WARNING, "blank_line", 2, None, "blank line")),
-])
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("invalid_json.jsonl", (PROBLEM, "invalid_json", 2, 50, "invalid JSON: Expecting ',' delimiter")),
+        ("empty_content.jsonl", (PROBLEM, "empty_content", 2, None, "messages[0].content: null")),
+        (
+            "unknown_role.jsonl",
+            (
+                PROBLEM,
+                "unknown_role",
+                3,
+                None,
+                "messages[1].role: unknown role 'robot' "
+                "(allowed: system, user, assistant, tool, tool_call, tool_response)",
+            ),
+        ),
+        ("no_assistant.jsonl", (PROBLEM, "no_assistant", 1, None, "messages: no assistant turn, nothing to train on")),
+        ("system_not_first.jsonl", (PROBLEM, "system_not_first", 2, None, "messages[1]: system message not first")),
+        ("invalid_utf8.jsonl", (PROBLEM, "invalid_utf8", 2, 47, "invalid UTF-8: byte 0xe9 (the file must be UTF-8)")),
+        (
+            "truncated.jsonl",
+            (
+                PROBLEM,
+                "truncated",
+                3,
+                43,
+                "truncated last line: no newline at the end and the JSON is "
+                "incomplete (Unterminated string starting at column 43)",
+            ),
+        ),
+        (
+            "bad_list.json",
+            (PROBLEM, "invalid_json", 3, 23, "invalid JSON: Expecting ',' delimiter; nothing after it is checked"),
+        ),
+        ("blank_lines.jsonl", (WARNING, "blank_line", 2, None, "blank line")),
+    ],
+)
 def test_each_problem_type_at_its_line(name, expected):
     found = issues(PROBLEMS / name)
     assert found[0] == expected, found
@@ -72,7 +105,11 @@ def test_each_problem_type_at_its_line(name, expected):
 def test_empty_string_content_and_mixed_formats():
     assert (PROBLEM, "empty_content", 3, None, "messages[1].content: empty") in issues(PROBLEMS / "empty_content.jsonl")
     (mixed,) = issues(PROBLEMS / "mixed_formats.jsonl")
-    assert mixed[:3] == (PROBLEM, "mixed_formats", 3) and "this row is alpaca" in mixed[4] and "(line 1) is messages" in mixed[4]
+    assert (
+        mixed[:3] == (PROBLEM, "mixed_formats", 3)
+        and "this row is alpaca" in mixed[4]
+        and "(line 1) is messages" in mixed[4]
+    )
     rep = check_file(str(PROBLEMS / "mixed_formats.jsonl"))
     assert rep.file_format() == "mixed" and rep.formats == {"messages": 2, "alpaca": 1}
     assert "mixed formats (messages 2, alpaca 1)" in check.Report([rep], []).text()
@@ -86,12 +123,17 @@ def test_unknown_format_and_non_object_rows():
 
 def test_sharegpt_and_alpaca_problems_name_the_field():
     assert [(f[1], f[4]) for f in issues(PROBLEMS / "sharegpt_problems.jsonl")] == [
-        ("unknown_role", "conversations[1].from: unknown role 'observation' "
-                         "(allowed: system, human, user, gpt, assistant, bot, tool)"),
+        (
+            "unknown_role",
+            "conversations[1].from: unknown role 'observation' "
+            "(allowed: system, human, user, gpt, assistant, bot, tool)",
+        ),
         ("empty_content", "conversations[2].value: empty"),
     ]
     assert [(f[2], f[4]) for f in issues(PROBLEMS / "alpaca_problems.jsonl")] == [
-        (1, "instruction: empty (and input is empty)"), (2, "output: null"), (3, "instruction: expected a string, got a number"),
+        (1, "instruction: empty (and input is empty)"),
+        (2, "output: null"),
+        (3, "instruction: expected a string, got a number"),
     ]
 
 
@@ -102,7 +144,10 @@ def test_empty_file_is_a_problem():
 def test_bom_and_crlf_are_accepted_with_a_note():
     rep = check_file(str(CLEAN / "bom_crlf.jsonl"))
     assert rep.problems == rep.warnings == 0
-    assert [n["message"] for n in rep.notes] == ["UTF-8 byte-order mark at the start (accepted)", "CRLF line endings (accepted)"]
+    assert [n["message"] for n in rep.notes] == [
+        "UTF-8 byte-order mark at the start (accepted)",
+        "CRLF line endings (accepted)",
+    ]
 
 
 def test_warnings_pass_unless_strict():
@@ -154,8 +199,10 @@ def test_jsonl_named_json_gets_a_hint(tmp_path):
 
 def test_streaming_keeps_memory_flat(tmp_path):
     path = tmp_path / "many.jsonl"
-    row = json.dumps({"messages": [{"role": "user", "content": "问" * 100}, {"role": "assistant", "content": "答" * 300}]},
-                     ensure_ascii=False)
+    row = json.dumps(
+        {"messages": [{"role": "user", "content": "问" * 100}, {"role": "assistant", "content": "答" * 300}]},
+        ensure_ascii=False,
+    )
     path.write_text((row + "\n") * 4000, encoding="utf-8")
     assert path.stat().st_size > 4_000_000
     tracemalloc.start()
@@ -189,8 +236,10 @@ def test_progress_bar_only_on_a_terminal():
 
 def test_missing_paths_are_usage_errors():
     report, errors = check_targets([str(CLEAN), "nope/train.jsonl", "/data/missing.jsonl#100"])
-    assert report is None and errors == ["nope/train.jsonl: no such file or directory",
-                                         "/data/missing.jsonl: no such file or directory"]
+    assert report is None and errors == [
+        "nope/train.jsonl: no such file or directory",
+        "/data/missing.jsonl: no such file or directory",
+    ]
 
 
 def test_local_path_with_sample_suffix(tmp_path):
@@ -235,13 +284,30 @@ def test_json_report():
     assert data["ok"] is False and data["problems"] == 1 and data["rows"] == 3 and data["bad_rows"] == 1
     (f,) = data["files"]
     assert f["format"] == "messages" and f["issues"][0] == {
-        "severity": PROBLEM, "code": "invalid_json", "line": 2, "col": 50, "message": "invalid JSON: Expecting ',' delimiter"}
+        "severity": PROBLEM,
+        "code": "invalid_json",
+        "line": 2,
+        "col": 50,
+        "message": "invalid JSON: Expecting ',' delimiter",
+    }
     assert f["stats"]["turns"] == 4 and f["stats"]["tokens"] is None
 
 
 def test_datasets_from_a_swift_command():
-    argv = ["swift", "sft", "--model", "m", "--dataset", "/data/a.jsonl", "ms::x/y#5", "--max_length", "8",
-            "--val_dataset=/data/v.jsonl", "--use_hf", "true"]
+    argv = [
+        "swift",
+        "sft",
+        "--model",
+        "m",
+        "--dataset",
+        "/data/a.jsonl",
+        "ms::x/y#5",
+        "--max_length",
+        "8",
+        "--val_dataset=/data/v.jsonl",
+        "--use_hf",
+        "true",
+    ]
     assert check.datasets_from_command(argv) == (["/data/a.jsonl", "ms::x/y#5", "/data/v.jsonl"], "huggingface")
     assert check.datasets_from_command(["swift", "sft"]) == ([], None)
 
@@ -258,19 +324,38 @@ def test_standalone_script_alone_in_a_folder(tmp_path):
     assert result.returncode == 1, result.stderr
     assert "train.jsonl:3: messages[1].role: unknown role 'robot'" in result.stdout and "Traceback" not in result.stderr
     shutil.copy(CLEAN / "messages.jsonl", tmp_path / "good.jsonl")
-    result = run_script("check.py", "--offline", "--from-command", "--", "swift", "sft", "--dataset",
-                        str(tmp_path / "good.jsonl"), "org/name#10", "--max_length", "8", cwd=tmp_path)
+    result = run_script(
+        "check.py",
+        "--offline",
+        "--from-command",
+        "--",
+        "swift",
+        "sft",
+        "--dataset",
+        str(tmp_path / "good.jsonl"),
+        "org/name#10",
+        "--max_length",
+        "8",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "good.jsonl: 3 rows, messages format: clean" in result.stdout
-    assert "org/name#10: hub dataset on ModelScope, sample of 10 rows: not looked up on the hub (--offline)" in result.stdout
-    missing = run_script("check.py", "--from-command", "--", "swift", "sft", "--dataset", "/data/nope.jsonl", cwd=tmp_path)
+    assert (
+        "org/name#10: hub dataset on ModelScope, sample of 10 rows: not looked up on the hub (--offline)"
+        in result.stdout
+    )
+    missing = run_script(
+        "check.py", "--from-command", "--", "swift", "sft", "--dataset", "/data/nope.jsonl", cwd=tmp_path
+    )
     assert missing.returncode == 2 and "error: /data/nope.jsonl: no such file or directory" in missing.stderr
     assert run_script("check.py", "--from-command", "--", "swift", "sft", cwd=tmp_path).returncode == 0
 
 
 def test_data_package_imports_no_pydantic_or_jinja(root):
-    code = ("import sys, builder.data, builder.data.check, builder.data.convert, builder.data.formats, builder.data.hub; "
-            "bad = [m for m in ('pydantic', 'jinja2', 'yaml', 'builder.spec') if m in sys.modules]; print(bad)")
+    code = (
+        "import sys, builder.data, builder.data.check, builder.data.convert, builder.data.formats, builder.data.hub; "
+        "bad = [m for m in ('pydantic', 'jinja2', 'yaml', 'builder.spec') if m in sys.modules]; print(bad)"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, timeout=60)
     assert result.stdout.strip() == "[]", result.stderr
 

@@ -52,14 +52,19 @@ def test_check_without_path_reads_the_spec(mf, tmp_path):
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "train.jsonl").write_bytes((FIX / "clean" / "sharegpt.jsonl").read_bytes())
     spec = tmp_path / "modelforge.yaml"
-    spec.write_text("train:\n  dataset:\n    - /data/train.jsonl#1\n    - /checkpoints/extra.jsonl\n    - org/name#10\n"
-                    "volumes:\n  data: {mount: /data, host_path: ../data}\n")
+    spec.write_text(
+        "train:\n  dataset:\n    - /data/train.jsonl#1\n    - /checkpoints/extra.jsonl\n    - org/name#10\n"
+        "volumes:\n  data: {mount: /data, host_path: ../data}\n"
+    )
     result = mf("data", "check", "-f", str(spec), "--offline")
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert "train.dataset[0] /data/train.jsonl#1 is " in out
     assert "train.jsonl: 2 rows, ms-swift samples 1, ShareGPT format: clean" in out
-    assert "train.dataset[1] /checkpoints/extra.jsonl: in the named volume volumes.checkpoints; checked in the container" in out
+    assert (
+        "train.dataset[1] /checkpoints/extra.jsonl: in the named volume volumes.checkpoints; checked in the container"
+        in out
+    )
     assert "org/name#10: hub dataset on ModelScope, sample of 10 rows" in out
     spec.write_text("train:\n  dataset: [/data/missing.jsonl]\n")
     missing = mf("data", "check", "-f", str(spec))

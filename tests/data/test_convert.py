@@ -18,8 +18,10 @@ def rows(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-@pytest.mark.parametrize("name", ["messages.jsonl", "sharegpt.jsonl", "alpaca.jsonl", "query_response.jsonl",
-                                  "nested/list.json", "bom_crlf.jsonl"])
+@pytest.mark.parametrize(
+    "name",
+    ["messages.jsonl", "sharegpt.jsonl", "alpaca.jsonl", "query_response.jsonl", "nested/list.json", "bom_crlf.jsonl"],
+)
 def test_clean_files_convert_whole_and_check_clean(tmp_path, name):
     out = tmp_path / "out.jsonl"
     said: list[str] = []
@@ -35,10 +37,15 @@ def test_chinese_stays_text(tmp_path):
     convert(str(CLEAN / "sharegpt.jsonl"), str(out))
     raw = out.read_bytes()
     assert "把这句话翻译成英文：我爱编程。".encode() in raw and b"\\u" not in raw
-    assert rows(out)[1] == {"messages": [{"role": "user", "content": "把这句话翻译成英文：我爱编程。"},
-                                         {"role": "assistant", "content": "I love programming."},
-                                         {"role": "user", "content": "谢谢"}, {"role": "assistant", "content": "不客气！"}],
-                            "source": "demo"}
+    assert rows(out)[1] == {
+        "messages": [
+            {"role": "user", "content": "把这句话翻译成英文：我爱编程。"},
+            {"role": "assistant", "content": "I love programming."},
+            {"role": "user", "content": "谢谢"},
+            {"role": "assistant", "content": "不客气！"},
+        ],
+        "source": "demo",
+    }
 
 
 def test_messages_pass_through_with_other_keys(tmp_path):
@@ -49,8 +56,15 @@ def test_messages_pass_through_with_other_keys(tmp_path):
 
 def test_lossless_with_rejections(tmp_path):
     src = tmp_path / "in.jsonl"
-    parts = ["invalid_json.jsonl", "unknown_role.jsonl", "invalid_utf8.jsonl", "warnings.jsonl", "blank_lines.jsonl",
-             "mixed_formats.jsonl", "truncated.jsonl"]
+    parts = [
+        "invalid_json.jsonl",
+        "unknown_role.jsonl",
+        "invalid_utf8.jsonl",
+        "warnings.jsonl",
+        "blank_lines.jsonl",
+        "mixed_formats.jsonl",
+        "truncated.jsonl",
+    ]
     src.write_bytes(b"".join((PROBLEMS / p).read_bytes() for p in parts))
     out, rejects = tmp_path / "out.jsonl", tmp_path / "rejects.jsonl"
     said: list[str] = []
@@ -84,8 +98,9 @@ def test_response_list_is_rejected_not_guessed(tmp_path):
 def test_unreadable_json_list_writes_nothing(tmp_path):
     out = tmp_path / "out.jsonl"
     result = convert(str(PROBLEMS / "bad_list.json"), str(out))
-    assert result.exit_code == 1 and result.fatal == [f"{PROBLEMS / 'bad_list.json'}:3:23: invalid JSON: "
-                                                      "Expecting ',' delimiter; nothing after it is checked"]
+    assert result.exit_code == 1 and result.fatal == [
+        f"{PROBLEMS / 'bad_list.json'}:3:23: invalid JSON: Expecting ',' delimiter; nothing after it is checked"
+    ]
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
 

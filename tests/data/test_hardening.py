@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
 import tracemalloc
@@ -34,8 +33,14 @@ def fuzz(n: int) -> settings:
     """n cases (times MODELFORGE_FUZZ_SCALE), a fixed seed unless HYPOTHESIS_PROFILE=explore.
 
     No deadline: these check correctness, and a shared CI machine can stall any one example."""
-    return settings(max_examples=max(1, int(n * SCALE)), derandomize=os.environ.get("HYPOTHESIS_PROFILE", "ci") != "explore",
-                    database=None, deadline=None, print_blob=True, suppress_health_check=list(HealthCheck))
+    return settings(
+        max_examples=max(1, int(n * SCALE)),
+        derandomize=os.environ.get("HYPOTHESIS_PROFILE", "ci") != "explore",
+        database=None,
+        deadline=None,
+        print_blob=True,
+        suppress_health_check=list(HealthCheck),
+    )
 
 
 def codes(rep) -> list[tuple[str, int | None]]:
@@ -65,6 +70,7 @@ def sparse_huge_line(path: Path, size: int = 2 * GiB) -> Path:
 
 # --- a 2 GB line --------------------------------------------------------------------------------
 
+
 def test_a_300mb_line_is_reported_not_read_into_memory(tmp_path):
     path = sparse_huge_line(tmp_path / "huge.jsonl", 300 * 1024**2)
     with line_limit(4 * 1024**2):
@@ -83,10 +89,13 @@ def test_a_2gb_line_through_the_cli_with_the_default_limit(tmp_path):
     """As users run it: `modelforge data check` with the shipped limit (128 MiB); exit 1, bounded memory."""
     path = sparse_huge_line(tmp_path / "huge.jsonl")
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    code = ("import resource, sys; from builder.cli import main; rc = main(sys.argv[1:]); "
-            "print('maxrss_kib', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); sys.exit(rc)")
-    result = subprocess.run([sys.executable, "-c", code, "data", "check", str(path)], capture_output=True, text=True,
-                            env=env, timeout=120)
+    code = (
+        "import resource, sys; from builder.cli import main; rc = main(sys.argv[1:]); "
+        "print('maxrss_kib', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); sys.exit(rc)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, "data", "check", str(path)], capture_output=True, text=True, env=env, timeout=120
+    )
     assert result.returncode == 1, result.stderr
     assert "huge.jsonl:1: a line of 2.1 GB, longer than a row may be (134.2 MB): not read" in result.stdout
     assert "2 rows" in result.stdout and "Traceback" not in result.stderr
@@ -103,8 +112,10 @@ def test_convert_rejects_a_too_long_line_and_copies_it_whole(tmp_path):
     with line_limit(1024**2):
         result = convert(str(src), str(out), rejects=str(rejects), say=said.append)
     assert (result.rows_in, result.written, result.rejected) == (3, 2, 1)
-    assert said == [f"{src}:2: rejected: a line of 3.0 MB, longer than a row may be (1.0 MB): not read; keep images "
-                    "and other media as files and put their paths in the row"]
+    assert said == [
+        f"{src}:2: rejected: a line of 3.0 MB, longer than a row may be (1.0 MB): not read; keep images "
+        "and other media as files and put their paths in the row"
+    ]
     assert rejects.read_bytes() == long_row + b"\n"
     assert [json.loads(line)["messages"][0]["content"] for line in out.read_text().splitlines()] == ["a", "c"]
 
@@ -160,15 +171,32 @@ def test_json_list_cut_anywhere_writes_nothing(tmp_path_factory, cut):
 
 # --- encodings, CRLF, BOM -----------------------------------------------------------------------
 
+
 def test_mixed_encodings_are_named_per_line(tmp_path):
     row = {"query": "café 中文", "response": "ok"}
     text = json.dumps(row, ensure_ascii=False)
     path = tmp_path / "mixed.jsonl"
-    path.write_bytes(b"\n".join([text.encode(), text.encode("latin-1", "replace"), text.encode("gbk"),
-                                 text.encode("utf-16-le"), text.encode("cp1252", "replace"), text.encode()]) + b"\n")
+    path.write_bytes(
+        b"\n".join(
+            [
+                text.encode(),
+                text.encode("latin-1", "replace"),
+                text.encode("gbk"),
+                text.encode("utf-16-le"),
+                text.encode("cp1252", "replace"),
+                text.encode(),
+            ]
+        )
+        + b"\n"
+    )
     rep = check_file(str(path))
     assert rep.rows == 6 and rep.bad_rows == 4
-    assert [c for c in codes(rep)] == [("invalid_utf8", 2), ("invalid_utf8", 3), ("invalid_utf8", 4), ("invalid_utf8", 5)]
+    assert [c for c in codes(rep)] == [
+        ("invalid_utf8", 2),
+        ("invalid_utf8", 3),
+        ("invalid_utf8", 4),
+        ("invalid_utf8", 5),
+    ]
     assert all("(the file must be UTF-8)" in i["message"] for i in rep.issues)
     result = convert(str(path), str(tmp_path / "out.jsonl"), say=lambda _: None)
     assert (result.rows_in, result.written, result.rejected) == (6, 2, 4)
@@ -189,8 +217,12 @@ def test_crlf_and_bom_convert_to_clean_lf(tmp_path):
     src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     src.write_bytes(b"\xef\xbb\xbf" + b"".join(json.dumps(r, ensure_ascii=False).encode() + b"\r\n" for r in ROWS))
     rep = check_file(str(src))
-    assert rep.rows == 6 and rep.problems == 0 and [n["message"] for n in rep.notes] == [
-        "UTF-8 byte-order mark at the start (accepted)", "CRLF line endings (accepted)"]
+    assert (
+        rep.rows == 6
+        and rep.problems == 0
+        and [n["message"] for n in rep.notes]
+        == ["UTF-8 byte-order mark at the start (accepted)", "CRLF line endings (accepted)"]
+    )
     result = convert(str(src), str(out))
     assert result.written == 6 and b"\r" not in out.read_bytes() and not out.read_bytes().startswith(b"\xef")
 
@@ -222,18 +254,42 @@ def test_nul_bytes_and_binary_lines(tmp_path):
 good_rows = st.one_of(
     st.builds(lambda q, r: {"query": q, "response": r}, st.text(min_size=1), st.text(min_size=1)),
     st.builds(lambda i, o: {"instruction": i, "input": "", "output": o}, st.text(min_size=1), st.text(min_size=1)),
-    st.builds(lambda u, a: {"conversations": [{"from": "human", "value": u}, {"from": "gpt", "value": a}]},
-              st.text(min_size=1), st.text(min_size=1)),
-    st.builds(lambda u, a: {"messages": [{"role": "user", "content": u}, {"role": "assistant", "content": a}]},
-              st.text(min_size=1), st.text(min_size=1)),
+    st.builds(
+        lambda u, a: {"conversations": [{"from": "human", "value": u}, {"from": "gpt", "value": a}]},
+        st.text(min_size=1),
+        st.text(min_size=1),
+    ),
+    st.builds(
+        lambda u, a: {"messages": [{"role": "user", "content": u}, {"role": "assistant", "content": a}]},
+        st.text(min_size=1),
+        st.text(min_size=1),
+    ),
 )
-json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=10),
-                           lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c, max_size=3),
-                           max_leaves=8)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=10),
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c, max_size=3),
+    max_leaves=8,
+)
 bad_rows = st.one_of(
     json_values,
-    st.dictionaries(st.sampled_from(["messages", "conversations", "instruction", "output", "query", "response",
-                                     "system", "history", "input", "id"]), json_values, max_size=4),
+    st.dictionaries(
+        st.sampled_from(
+            [
+                "messages",
+                "conversations",
+                "instruction",
+                "output",
+                "query",
+                "response",
+                "system",
+                "history",
+                "input",
+                "id",
+            ]
+        ),
+        json_values,
+        max_size=4,
+    ),
 )
 
 
@@ -266,7 +322,7 @@ def oracle_rows(data: bytes, limit: int) -> int:
 
 
 @fuzz(400)
-@given(st.lists(lines, max_size=25), st.booleans(), st.booleans(), st.booleans(), st.integers(0, 2 ** 32))
+@given(st.lists(lines, max_size=25), st.booleans(), st.booleans(), st.booleans(), st.integers(0, 2**32))
 def test_convert_accounts_for_every_row(tmp_path_factory, items, bom, crlf, final_newline, seed):
     folder = tmp_path_factory.mktemp("fuzz")
     src, out, rejects = folder / "in.jsonl", folder / "out.jsonl", folder / "rejects.jsonl"
@@ -283,7 +339,11 @@ def test_convert_accounts_for_every_row(tmp_path_factory, items, bom, crlf, fina
     eol = b"\r\n" if crlf else b"\n"
     data = (b"\xef\xbb\xbf" if bom else b"") + eol.join(raw_lines) + (eol if final_newline and raw_lines else b"")
     stripped = data[3:].lstrip() if bom else data.lstrip()
-    if stripped.startswith(b"[") or stripped.startswith((b"\xff\xfe", b"\xfe\xff")) or data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+    if (
+        stripped.startswith(b"[")
+        or stripped.startswith((b"\xff\xfe", b"\xfe\xff"))
+        or data[:2] in (b"\xff\xfe", b"\xfe\xff")
+    ):
         return  # a JSON list, or UTF-16: other tests
     src.write_bytes(data)
     limit = 1000

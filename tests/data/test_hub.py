@@ -13,29 +13,47 @@ from builder.data.check import check_targets
 from builder.data.hub import check_hub, classify_target, hub_api_url, parse_hub_dataset, probe_hub
 
 
-@pytest.mark.parametrize("text, hub, repo, subsets, sample", [
-    ("liucong/Chinese-DeepSeek-R1-Distill-data-110k#1000", "modelscope", "liucong/Chinese-DeepSeek-R1-Distill-data-110k", (), 1000),
-    ("AI-ModelScope/alpaca-gpt4-data-en", "modelscope", "AI-ModelScope/alpaca-gpt4-data-en", (), None),
-    ("hf::HuggingFaceH4/ultrachat_200k:default#500", "huggingface", "HuggingFaceH4/ultrachat_200k", ("default",), 500),
-    ("MS::swift/self-cognition:zh/en", "modelscope", "swift/self-cognition", ("zh", "en"), None),
-])
+@pytest.mark.parametrize(
+    "text, hub, repo, subsets, sample",
+    [
+        (
+            "liucong/Chinese-DeepSeek-R1-Distill-data-110k#1000",
+            "modelscope",
+            "liucong/Chinese-DeepSeek-R1-Distill-data-110k",
+            (),
+            1000,
+        ),
+        ("AI-ModelScope/alpaca-gpt4-data-en", "modelscope", "AI-ModelScope/alpaca-gpt4-data-en", (), None),
+        (
+            "hf::HuggingFaceH4/ultrachat_200k:default#500",
+            "huggingface",
+            "HuggingFaceH4/ultrachat_200k",
+            ("default",),
+            500,
+        ),
+        ("MS::swift/self-cognition:zh/en", "modelscope", "swift/self-cognition", ("zh", "en"), None),
+    ],
+)
 def test_valid_names(text, hub, repo, subsets, sample):
     ds = parse_hub_dataset(text)
     assert (ds.hub, ds.repo, ds.subsets, ds.sample) == (hub, repo, subsets, sample)
 
 
-@pytest.mark.parametrize("text, says", [
-    ("org/name#abc", "'#abc': the sample count after # must be a positive whole number"),
-    ("org/name#0", "'#0'"),
-    ("org/name#", "'#'"),
-    ("xx::org/name", "unknown hub prefix 'xx::' (use hf:: for Hugging Face, ms:: for ModelScope)"),
-    ("::org/name", "unknown hub prefix '::'"),
-    ("hf::justaname", "'justaname' is not org/name"),
-    ("a/b/c", "'a/b/c' is not org/name"),
-    ("org/na!me", "org and name take letters, digits"),
-    ("org/name:", "':': subsets are names separated by '/'"),
-    ("org/name #5", "whitespace"),
-])
+@pytest.mark.parametrize(
+    "text, says",
+    [
+        ("org/name#abc", "'#abc': the sample count after # must be a positive whole number"),
+        ("org/name#0", "'#0'"),
+        ("org/name#", "'#'"),
+        ("xx::org/name", "unknown hub prefix 'xx::' (use hf:: for Hugging Face, ms:: for ModelScope)"),
+        ("::org/name", "unknown hub prefix '::'"),
+        ("hf::justaname", "'justaname' is not org/name"),
+        ("a/b/c", "'a/b/c' is not org/name"),
+        ("org/na!me", "org and name take letters, digits"),
+        ("org/name:", "':': subsets are names separated by '/'"),
+        ("org/name #5", "whitespace"),
+    ],
+)
 def test_invalid_names_say_why(text, says):
     with pytest.raises(ValueError, match=None) as err:
         parse_hub_dataset(text)
@@ -129,15 +147,18 @@ def fake_hub(hub_server, monkeypatch):
     return hub_server
 
 
-@pytest.mark.parametrize("name, status, severity", [
-    ("good/data", "found", "note"),
-    ("missing/data", "missing", "problem"),
-    ("gone/data", "missing", "problem"),
-    ("teapot/data", "unknown", "note"),
-    ("hf::good/data", "found", "note"),
-    ("hf::missing/data", "missing", "problem"),
-    ("hf::gated/data", "gated", "warning"),
-])
+@pytest.mark.parametrize(
+    "name, status, severity",
+    [
+        ("good/data", "found", "note"),
+        ("missing/data", "missing", "problem"),
+        ("gone/data", "missing", "problem"),
+        ("teapot/data", "unknown", "note"),
+        ("hf::good/data", "found", "note"),
+        ("hf::missing/data", "missing", "problem"),
+        ("hf::gated/data", "gated", "warning"),
+    ],
+)
 def test_probe_answers(fake_hub, name, status, severity):
     ds = parse_hub_dataset(name)
     found_status, found_severity, message = probe_hub(ds, timeout=2)

@@ -44,7 +44,9 @@ def test_ampere_keeps_sdpa_and_says_how_to_try_fa4():
     a = plan.train.attention
     assert (a.impl, a.packing) == ("sdpa", False)
     assert "train.attn_impl=flash_attention_4" in a.reason and "--external_plugins" not in plan.train.argv
-    tried = make_plan(validate({"hardware": {"gpu": "A100-80GB", "gpus": 8}, "train": {"attn_impl": "flash_attention_4"}}))
+    tried = make_plan(
+        validate({"hardware": {"gpu": "A100-80GB", "gpus": 8}, "train": {"attn_impl": "flash_attention_4"}})
+    )
     assert tried.feasible and tried.train.attention.packing
 
 

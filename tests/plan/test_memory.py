@@ -20,15 +20,27 @@ def test_param_counts_match_published_sizes():
 
 
 def test_zero3_formula_on_5_gpus():
-    gpu, host = memory.model_states("zero3", QWEN3_30B.total_params, QWEN3_30B.total_params,
-                                    QWEN3_30B.largest_module_params, gpus=5, gpus_per_node=5)
+    gpu, host = memory.model_states(
+        "zero3",
+        QWEN3_30B.total_params,
+        QWEN3_30B.total_params,
+        QWEN3_30B.largest_module_params,
+        gpus=5,
+        gpus_per_node=5,
+    )
     # facts.md: 4L + 18P/N = 104.6 GiB per GPU
     assert gpu / memory.GIB == pytest.approx(104.6, abs=0.2)
 
 
 def test_offload_moves_states_to_host():
-    gpu, host = memory.model_states("zero3_offload", QWEN3_30B.total_params, QWEN3_30B.total_params,
-                                    QWEN3_30B.largest_module_params, gpus=5, gpus_per_node=5)
+    gpu, host = memory.model_states(
+        "zero3_offload",
+        QWEN3_30B.total_params,
+        QWEN3_30B.total_params,
+        QWEN3_30B.largest_module_params,
+        gpus=5,
+        gpus_per_node=5,
+    )
     assert gpu / memory.GIB < 3
     assert host / memory.GIB > 700  # the seed guide's "64 GB RAM" is far too little
 

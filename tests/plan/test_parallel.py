@@ -34,8 +34,16 @@ def test_explicit_tp5_fails_with_alternatives():
 
 
 def test_big_model_needs_tensor_parallel():
-    plan = make_plan(validate({"model": {"id": "Qwen/Qwen3-235B-A22B"}, "hardware": {"gpus": 8, "gpu": "H100-80GB"},
-                               "train": {"tuner": "lora"}, "serve": {"max_model_len": 8192}}))
+    plan = make_plan(
+        validate(
+            {
+                "model": {"id": "Qwen/Qwen3-235B-A22B"},
+                "hardware": {"gpus": 8, "gpu": "H100-80GB"},
+                "train": {"tuner": "lora"},
+                "serve": {"max_model_len": 8192},
+            }
+        )
+    )
     layout = plan.serve.layout
     # 438 GiB of bf16 weights: no single 80 GB GPU holds them; tp > 1 with experts sharded over all 8.
     assert layout.tp > 1 and 64 % layout.tp == 0 and layout.tp * layout.dp == 8 and layout.ep

@@ -37,11 +37,18 @@ def configs(tmp_path_factory) -> Path:
 def probe(image: str, script: str, configs: Path) -> dict:
     folders = [f"/configs/{name}" for name in MODELS]
     # As this process's user: pytest's tmp folders are private to it, and the images' own user is uid 1000.
-    output = docker.run(image, [f"/probes/{script}", *folders], entrypoint="python3", remove=True, networks=["none"],
-                        volumes=[(str(configs), "/configs", "ro"), (str(PROBES), "/probes", "ro")],
-                        envs={"HF_HUB_OFFLINE": "1", "HOME": "/tmp"}, user=f"{os.getuid()}:{os.getgid()}")
+    output = docker.run(
+        image,
+        [f"/probes/{script}", *folders],
+        entrypoint="python3",
+        remove=True,
+        networks=["none"],
+        volumes=[(str(configs), "/configs", "ro"), (str(PROBES), "/probes", "ro")],
+        envs={"HF_HUB_OFFLINE": "1", "HOME": "/tmp"},
+        user=f"{os.getuid()}:{os.getgid()}",
+    )
     line = next(line for line in output.splitlines() if line.startswith("RESULT "))
-    return {Path(k).name: v for k, v in json.loads(line[len("RESULT "):]).items()}
+    return {Path(k).name: v for k, v in json.loads(line[len("RESULT ") :]).items()}
 
 
 def test_param_counts_and_deepspeed_estimates(smoke_images, configs):
@@ -54,8 +61,14 @@ def test_param_counts_and_deepspeed_estimates(smoke_images, configs):
             if "/" not in key:
                 continue
             (stage, gpus), (gpu_bytes, host_bytes) = key.split("/"), value
-            ours = memory.model_states(stage, facts.total_params, facts.total_params, facts.largest_module_params,
-                                       gpus=int(gpus), gpus_per_node=int(gpus))
+            ours = memory.model_states(
+                stage,
+                facts.total_params,
+                facts.total_params,
+                facts.largest_module_params,
+                gpus=int(gpus),
+                gpus_per_node=int(gpus),
+            )
             assert ours[0] == pytest.approx(gpu_bytes, rel=1e-6), f"{folder} {key} GPU"
             assert ours[1] == pytest.approx(host_bytes, rel=1e-6), f"{folder} {key} host"
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 import functools
 import json
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import jsonschema
 import kubernetes_validate
@@ -30,7 +31,11 @@ def _strict(node: Any) -> Any:
     """Structural CRD schemas prune unknown fields silently; here they are errors, like strict field validation."""
     if isinstance(node, dict):
         out = {k: _strict(v) for k, v in node.items()}
-        if "properties" in out and "additionalProperties" not in out and not out.get("x-kubernetes-preserve-unknown-fields"):
+        if (
+            "properties" in out
+            and "additionalProperties" not in out
+            and not out.get("x-kubernetes-preserve-unknown-fields")
+        ):
             out["additionalProperties"] = False
         return out
     if isinstance(node, list):
@@ -93,10 +98,15 @@ def validate(doc: dict[str, Any]) -> str:
     if duplicates:
         raise jsonschema.ValidationError("; ".join(duplicates))
     # metadata (labels, annotations, name) as Kubernetes checks it for any object
-    kubernetes_validate.validate({"apiVersion": "v1", "kind": "ConfigMap", "metadata": doc["metadata"]}, K8S_VERSION, strict=True)
+    kubernetes_validate.validate(
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": doc["metadata"]}, K8S_VERSION, strict=True
+    )
     for template in pod_templates(doc):
-        kubernetes_validate.validate({"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": "check"},
-                                      "template": template}, K8S_VERSION, strict=True)
+        kubernetes_validate.validate(
+            {"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": "check"}, "template": template},
+            K8S_VERSION,
+            strict=True,
+        )
     return "crd"
 
 

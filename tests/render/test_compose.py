@@ -23,8 +23,12 @@ def render(overrides: dict | None = None) -> dict:
 
 
 def test_committed_compose_passes_docker_compose_config(root):
-    result = subprocess.run([*_compose_bin(), "-f", str(root / "compose/docker-compose.yml"), "config", "-q"],
-                            capture_output=True, text=True, env={"PATH": "/usr/bin:/bin:/usr/local/bin"})
+    result = subprocess.run(
+        [*_compose_bin(), "-f", str(root / "compose/docker-compose.yml"), "config", "-q"],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin:/usr/local/bin"},
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -57,13 +61,18 @@ def test_cpu_spec_reserves_no_gpu():
 
 
 def test_dollar_in_spec_values_is_not_interpolated(tmp_path):
-    doc_text = compose.render(make_plan(validate({"train": {"extra_args": {"seed_note": "$HOME ${PATH}"}}})),
-                              "x")["compose/docker-compose.yml"]
+    doc_text = compose.render(make_plan(validate({"train": {"extra_args": {"seed_note": "$HOME ${PATH}"}}})), "x")[
+        "compose/docker-compose.yml"
+    ]
     path = tmp_path / "docker-compose.yml"
     path.write_text(doc_text)
     env = {"PATH": "/usr/bin:/bin:/usr/local/bin", "HOME": "/home/should-not-appear"}
-    out = subprocess.run([*_compose_bin(), "-f", str(path), "--profile", "train", "config", "--format", "json"],
-                         capture_output=True, text=True, env=env)
+    out = subprocess.run(
+        [*_compose_bin(), "-f", str(path), "--profile", "train", "config", "--format", "json"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert out.returncode == 0, out.stderr
     # `config` prints the literal re-escaped ($$); an interpolated value would show the environment's.
     assert '"$$HOME $${PATH}"' in out.stdout
@@ -79,6 +88,10 @@ def test_hub_tokens_only_where_a_hub_is_used():
     local = render({"model": {"id": "/models/mine", "model_type": "qwen3_moe", "template": "qwen3"}})["services"]
     assert not hub & set(local["train"]["environment"]) and not hub & set(local["serve"]["environment"])
     assert local["serve"]["environment"]["VLLM_API_KEY"] == "${VLLM_API_KEY:-}"
-    pushing = render({"model": {"id": "/models/mine", "model_type": "qwen3_moe", "template": "qwen3"},
-                      "train": {"extra_args": {"push_to_hub": True, "hub_model_id": "me/model"}}})["services"]
+    pushing = render(
+        {
+            "model": {"id": "/models/mine", "model_type": "qwen3_moe", "template": "qwen3"},
+            "train": {"extra_args": {"push_to_hub": True, "hub_model_id": "me/model"}},
+        }
+    )["services"]
     assert hub <= set(pushing["train"]["environment"])

@@ -11,7 +11,9 @@ from tests.conftest import tool
 
 
 def test_hadolint_passes(root):
-    result = subprocess.run([tool("hadolint"), "Dockerfile.train", "Dockerfile.serve"], cwd=root, capture_output=True, text=True)
+    result = subprocess.run(
+        [tool("hadolint"), "Dockerfile.train", "Dockerfile.serve"], cwd=root, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -34,10 +36,18 @@ def test_pins_and_base_are_build_args(root):
 
 def test_hyperparameters_never_change_a_dockerfile():
     base = dockerfiles.render(make_plan(validate({})), "modelforge.yaml")
-    changed = dockerfiles.render(make_plan(validate({
-        "train": {"learning_rate": 0.001, "max_length": 1024, "epochs": 3, "dataset": ["/data/x.jsonl"]},
-        "serve": {"port": 9000, "max_model_len": 4096}, "hardware": {"gpus": 4},
-    })), "modelforge.yaml")
+    changed = dockerfiles.render(
+        make_plan(
+            validate(
+                {
+                    "train": {"learning_rate": 0.001, "max_length": 1024, "epochs": 3, "dataset": ["/data/x.jsonl"]},
+                    "serve": {"port": 9000, "max_model_len": 4096},
+                    "hardware": {"gpus": 4},
+                }
+            )
+        ),
+        "modelforge.yaml",
+    )
     assert base == changed
 
 
@@ -45,17 +55,28 @@ DIGEST = "sha256:" + "0123456789abcdef" * 4
 
 
 def test_a_base_pinned_by_digest_is_built_from_and_labelled():
-    spec = validate({"images": {"train": {"name": "modelforge/train", "tag": "x",
-                                          "base": f"nvidia/cuda:13.0.1-cudnn-devel-ubuntu24.04@{DIGEST}"}}})
+    spec = validate(
+        {
+            "images": {
+                "train": {
+                    "name": "modelforge/train",
+                    "tag": "x",
+                    "base": f"nvidia/cuda:13.0.1-cudnn-devel-ubuntu24.04@{DIGEST}",
+                }
+            }
+        }
+    )
     files = dockerfiles.render(make_plan(spec), "modelforge.yaml")
     train, serve = files["Dockerfile.train"], files["Dockerfile.serve"]
     assert f"ARG BASE_IMAGE=nvidia/cuda:13.0.1-cudnn-devel-ubuntu24.04@{DIGEST}" in train
     assert f"# Base: nvidia/cuda:13.0.1-cudnn-devel-ubuntu24.04, pinned by digest {DIGEST}" in train
     assert 'org.opencontainers.image.base.name="nvidia/cuda:13.0.1-cudnn-devel-ubuntu24.04"' in train
     assert f'org.opencontainers.image.base.digest="{DIGEST}"' in train
-    assert '# Stack: torch==2.11.0 ms-swift==4.6.0 deepspeed==0.19.8' in train
-    assert ('io.modelforge.stack="torch==2.11.0 ms-swift==4.6.0 deepspeed==0.19.8 transformers==5.17.0 '
-            'flash-attn-4[cu13]==4.0.0b36 nvidia-cutlass-dsl==4.8.1 quack-kernels==0.6.5"') in train
+    assert "# Stack: torch==2.11.0 ms-swift==4.6.0 deepspeed==0.19.8" in train
+    assert (
+        'io.modelforge.stack="torch==2.11.0 ms-swift==4.6.0 deepspeed==0.19.8 transformers==5.17.0 '
+        'flash-attn-4[cu13]==4.0.0b36 nvidia-cutlass-dsl==4.8.1 quack-kernels==0.6.5"'
+    ) in train
     # The serving base is still a tag: said so, with how to pin it, and no digest label.
     assert "a tag, not pinned (images.serve.base: NAME:TAG@sha256:DIGEST pins it)" in serve
     assert "base.digest" not in serve and 'io.modelforge.stack="torch==2.11.0 vllm==0.25.1"' in serve

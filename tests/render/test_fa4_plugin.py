@@ -87,8 +87,14 @@ def test_the_fix_is_still_needed_by_the_transformers_in_the_image(smoke_images):
     """In the training image (the CPU smoke build: same Dockerfile, same transformers pin), the real
     transformers code still hands the varlen function tensors for max_seqlen: the plugin is still needed."""
     image = image_ref(smoke_images.spec, "train")
-    out = docker.run(image, ["/usr/local/lib/modelforge/plugins/fa4_max_seqlen.py", "--check-transformers"],
-                     entrypoint="python3", remove=True, networks=["none"], envs={"HF_HUB_OFFLINE": "1", "HOME": "/tmp"})
+    out = docker.run(
+        image,
+        ["/usr/local/lib/modelforge/plugins/fa4_max_seqlen.py", "--check-transformers"],
+        entrypoint="python3",
+        remove=True,
+        networks=["none"],
+        envs={"HF_HUB_OFFLINE": "1", "HOME": "/tmp"},
+    )
     report = json.loads(out.strip().splitlines()[-1])
     assert report["transformers"] in report["verified"]["transformers"], report
     assert report["needed"] is True, report

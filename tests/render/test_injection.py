@@ -12,14 +12,33 @@ from builder.load import validate
 from builder.plan import make_plan
 from builder.render import render_all
 
-HOSTILE = ["x; touch /tmp/pwned", "$(touch /tmp/pwned)", "`touch /tmp/pwned`", "a\nRUN touch /tmp/pwned",
-           "x' && touch /tmp/pwned '", 'x" && touch /tmp/pwned "', "${IFS}touch${IFS}/tmp/pwned", "a|b&c>d<e"]
+HOSTILE = [
+    "x; touch /tmp/pwned",
+    "$(touch /tmp/pwned)",
+    "`touch /tmp/pwned`",
+    "a\nRUN touch /tmp/pwned",
+    "x' && touch /tmp/pwned '",
+    'x" && touch /tmp/pwned "',
+    "${IFS}touch${IFS}/tmp/pwned",
+    "a|b&c>d<e",
+]
 
 # Every free-text string field that reaches a command line, and one constrained field of each kind.
 FREE_TEXT = [("train", "dataset"), ("train", "extra_args"), ("serve", "extra_args"), ("train", "env"), ("serve", "env")]
-CONSTRAINED = [("model", "id"), ("model", "served_name"), ("images", "registry"), ("stack", "ms_swift"),
-               ("stack", "vllm"), ("stack", "torch"), ("build", "pip_index_url"), ("volumes", "checkpoints"),
-               ("name", None), ("k8s", "namespace"), ("model", "template"), ("serve", "bind_address")]
+CONSTRAINED = [
+    ("model", "id"),
+    ("model", "served_name"),
+    ("images", "registry"),
+    ("stack", "ms_swift"),
+    ("stack", "vllm"),
+    ("stack", "torch"),
+    ("build", "pip_index_url"),
+    ("volumes", "checkpoints"),
+    ("name", None),
+    ("k8s", "namespace"),
+    ("model", "template"),
+    ("serve", "bind_address"),
+]
 
 
 def _free_value(section: str, field: str, hostile: str):

@@ -36,8 +36,21 @@ def test_all_manifests_pass_kubernetes_schemas(root):
 def test_kubectl_apply_k_k8s_builds_the_single_node_overlay(root):
     built = kustomize(root / "k8s")
     kinds = sorted(d["kind"] for d in built)
-    assert kinds == sorted(["Namespace", "PersistentVolumeClaim", "PersistentVolumeClaim", "PersistentVolumeClaim",
-                            "ConfigMap", "ConfigMap", "Job", "Job", "Service", "PodDisruptionBudget", "Deployment"])
+    assert kinds == sorted(
+        [
+            "Namespace",
+            "PersistentVolumeClaim",
+            "PersistentVolumeClaim",
+            "PersistentVolumeClaim",
+            "ConfigMap",
+            "ConfigMap",
+            "Job",
+            "Job",
+            "Service",
+            "PodDisruptionBudget",
+            "Deployment",
+        ]
+    )
     for doc in built:
         validate_object(doc)
         if doc["kind"] != "Namespace":
@@ -48,8 +61,16 @@ def test_kubectl_apply_k_k8s_builds_the_single_node_overlay(root):
 
 def test_schema_validation_can_fail():
     with pytest.raises(kubernetes_validate.ValidationError):
-        kubernetes_validate.validate({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "x"},
-                                      "spec": {"ports": [{"port": "not-a-number"}]}}, K8S_VERSION, strict=True)
+        kubernetes_validate.validate(
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": "x"},
+                "spec": {"ports": [{"port": "not-a-number"}]},
+            },
+            K8S_VERSION,
+            strict=True,
+        )
 
 
 def test_kustomizations_list_every_manifest(root):

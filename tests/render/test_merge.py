@@ -70,6 +70,7 @@ def test_k8s_merge_job_passes_kubernetes_schemas():
 
 # -- the entrypoint --------------------------------------------------------------------------------
 
+
 def fake_bin(tmp_path: Path) -> Path:
     """`swift` that records its argv and writes a model into --output_dir (or fails with FAKE_FAIL=1);
     `vllm` that prints what it would serve."""
@@ -88,8 +89,14 @@ mkdir -p "$out" && echo '{}' > "$out/config.json" && echo w > "$out/model.safete
 
 
 def run(tmp_path: Path, mode: str, *cmd: str, **env: str) -> subprocess.CompletedProcess:
-    full = {"PATH": f"{fake_bin(tmp_path)}:{os.environ['PATH']}", "MF_OUTPUT_DIR": str(tmp_path / "run"),
-            "SWIFT_LOG": str(tmp_path / "swift.log"), "VLLM_API_KEY": "k", "MF_BASE_MODEL": "org/base", **env}
+    full = {
+        "PATH": f"{fake_bin(tmp_path)}:{os.environ['PATH']}",
+        "MF_OUTPUT_DIR": str(tmp_path / "run"),
+        "SWIFT_LOG": str(tmp_path / "swift.log"),
+        "VLLM_API_KEY": "k",
+        "MF_BASE_MODEL": "org/base",
+        **env,
+    }
     return subprocess.run(["sh", str(SCRIPT), mode, *cmd], capture_output=True, text=True, env=full, timeout=30)
 
 
@@ -111,8 +118,17 @@ def test_merge_newest_lora_checkpoint(tmp_path):
     assert result.returncode == 0, result.stderr
     merged = tmp_path / "run" / "merged"
     assert (tmp_path / "swift.log").read_text().split() == [
-        "export", "--merge_lora", "true", "--adapters", str(newest), "--output_dir", str(tmp_path / "run" / "merged.partial")]
-    assert (merged / "config.json").is_file() and (merged / ".modelforge-merged-from").read_text().strip() == str(newest)
+        "export",
+        "--merge_lora",
+        "true",
+        "--adapters",
+        str(newest),
+        "--output_dir",
+        str(tmp_path / "run" / "merged.partial"),
+    ]
+    assert (merged / "config.json").is_file() and (merged / ".modelforge-merged-from").read_text().strip() == str(
+        newest
+    )
     assert not (tmp_path / "run" / "merged.partial").exists()
     # again: nothing to do
     result = run(tmp_path, "merge", *MERGE)

@@ -95,16 +95,33 @@ def test_serve_newest_checkpoint_or_base(tmp_path, have_checkpoint):
     bin_dir.mkdir()
     (bin_dir / "vllm").write_text('#!/bin/sh\necho vllm "$@"\n')
     (bin_dir / "vllm").chmod(0o755)
-    result = run("serve", tmp_path, "vllm", "serve", "--port", "8000", VLLM_API_KEY="k", MF_BASE_MODEL="org/base",
-                 PATH=f"{bin_dir}:{os.environ['PATH']}")
+    result = run(
+        "serve",
+        tmp_path,
+        "vllm",
+        "serve",
+        "--port",
+        "8000",
+        VLLM_API_KEY="k",
+        MF_BASE_MODEL="org/base",
+        PATH=f"{bin_dir}:{os.environ['PATH']}",
+    )
     model = f"{tmp_path}/checkpoint-50" if have_checkpoint else "org/base"
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"vllm serve {model} --port 8000"
 
 
 def test_serve_module_launcher_gets_model_flag(tmp_path):
-    result = run("serve", tmp_path, "echo", "python3", "-m", "vllm.entrypoints.openai.api_server",
-                 VLLM_API_KEY="k", MF_BASE_MODEL="/models/tiny")
+    result = run(
+        "serve",
+        tmp_path,
+        "echo",
+        "python3",
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        VLLM_API_KEY="k",
+        MF_BASE_MODEL="/models/tiny",
+    )
     assert result.stdout.strip() == "python3 -m vllm.entrypoints.openai.api_server --model /models/tiny"
 
 
@@ -128,19 +145,35 @@ def test_trainer_state_cut_short_means_incomplete(tmp_path):
 
 
 def test_no_room_for_one_checkpoint_refuses_before_training(tmp_path):
-    result = run("train", tmp_path / "run", "echo", "TRAINING", MF_CHECKPOINT_BYTES=str(10**18), MF_CHECKPOINTS_KEPT="2",
-                 MF_CHECKPOINT_VOLUME="volume demo-checkpoints")
+    result = run(
+        "train",
+        tmp_path / "run",
+        "echo",
+        "TRAINING",
+        MF_CHECKPOINT_BYTES=str(10**18),
+        MF_CHECKPOINTS_KEPT="2",
+        MF_CHECKPOINT_VOLUME="volume demo-checkpoints",
+    )
     assert result.returncode == 1 and "TRAINING" not in result.stdout
-    assert "the volume demo-checkpoints has" in result.stderr and "one checkpoint of this run takes about 931322574.6 GiB" \
-        in result.stderr and "volumes.checkpoints.size" in result.stderr
-    assert run("train", tmp_path / "run", "echo", "TRAINING", MF_CHECKPOINT_BYTES=str(10**18),
-               MF_SKIP_SPACE_CHECK="1").stdout.strip() == "TRAINING"
+    assert (
+        "the volume demo-checkpoints has" in result.stderr
+        and "one checkpoint of this run takes about 931322574.6 GiB" in result.stderr
+        and "volumes.checkpoints.size" in result.stderr
+    )
+    assert (
+        run(
+            "train", tmp_path / "run", "echo", "TRAINING", MF_CHECKPOINT_BYTES=str(10**18), MF_SKIP_SPACE_CHECK="1"
+        ).stdout.strip()
+        == "TRAINING"
+    )
 
 
 def test_room_for_one_checkpoint_but_not_all_warns_and_trains(tmp_path):
     stat = os.statvfs(tmp_path)
     free = stat.f_bavail * stat.f_frsize
-    result = run("train", tmp_path / "run", "echo", "TRAINING", MF_CHECKPOINT_BYTES=str(free // 3), MF_CHECKPOINTS_KEPT="3")
+    result = run(
+        "train", tmp_path / "run", "echo", "TRAINING", MF_CHECKPOINT_BYTES=str(free // 3), MF_CHECKPOINTS_KEPT="3"
+    )
     assert result.returncode == 0 and result.stdout.strip() == "TRAINING"
     assert "warning:" in result.stderr and "keeps up to 4 checkpoints" in result.stderr
     quiet = run("train", tmp_path / "run", "echo", "TRAINING", MF_CHECKPOINT_BYTES="1024", MF_CHECKPOINTS_KEPT="3")
@@ -157,9 +190,13 @@ def test_stop_signal_reaches_training(tmp_path):
     """Training runs as a child (to explain a full disk); `docker stop` must still reach it."""
     ready = tmp_path / "ready"
     child = f'sleep 60 & trap "echo got TERM; kill $!; exit 7" TERM; touch {ready}; wait'
-    proc = subprocess.Popen(["sh", str(SCRIPT), "train", "sh", "-c", child],
-                            env={"PATH": os.environ["PATH"], "MF_OUTPUT_DIR": str(tmp_path / "run")},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        ["sh", str(SCRIPT), "train", "sh", "-c", child],
+        env={"PATH": os.environ["PATH"], "MF_OUTPUT_DIR": str(tmp_path / "run")},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     for _ in range(300):
         if ready.exists():
             break
@@ -176,11 +213,34 @@ def test_unwritable_checkpoint_volume_says_how_to_hand_it_over():
     top.chmod(0o755)
     volume = top / "checkpoints"
     volume.mkdir()  # owned by root, as volumes made by the older root images are
-    env = {"PATH": os.environ["PATH"], "MF_OUTPUT_DIR": str(volume / "run"), "MF_CHECKPOINT_VOLUME": "volume demo-checkpoints"}
-    result = subprocess.run(["setpriv", "--reuid", "1000", "--regid", "1000", "--clear-groups", "sh", str(SCRIPT), "train",
-                             "echo", "TRAINING"], capture_output=True, text=True, env=env, timeout=30)
+    env = {
+        "PATH": os.environ["PATH"],
+        "MF_OUTPUT_DIR": str(volume / "run"),
+        "MF_CHECKPOINT_VOLUME": "volume demo-checkpoints",
+    }
+    result = subprocess.run(
+        [
+            "setpriv",
+            "--reuid",
+            "1000",
+            "--regid",
+            "1000",
+            "--clear-groups",
+            "sh",
+            str(SCRIPT),
+            "train",
+            "echo",
+            "TRAINING",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=30,
+    )
     assert result.returncode == 1 and "TRAINING" not in result.stdout
-    assert f"{volume}/run is not writable by this container's user (uid 1000); {volume} belongs to uid 0" in result.stderr
+    assert (
+        f"{volume}/run is not writable by this container's user (uid 1000); {volume} belongs to uid 0" in result.stderr
+    )
     assert "The volume demo-checkpoints was probably made by an older image" in result.stderr
     assert "docker run --rm --user 0 --entrypoint chown -v VOLUME:/v IMAGE -R 1000:1000 /v" in result.stderr
     volume.rmdir()

@@ -33,13 +33,19 @@ SECRETS = {
     "WANDB_API_KEY": "0d7e3c9b5a1f4e8d2c6b0a9f8e7d6c5b4a3f2e1d",
 }
 # Pieces that must not appear either: a token with its prefix cut, or cut in half.
-NEEDLES = sorted({v for v in SECRETS.values()} | {v[3:] for v in SECRETS.values()} | {v[: len(v) // 2] for v in SECRETS.values()})
+NEEDLES = sorted(
+    {v for v in SECRETS.values()} | {v[3:] for v in SECRETS.values()} | {v[: len(v) // 2] for v in SECRETS.values()}
+)
 
 VARIANTS = {  # spec text -> everything the renderer can emit: compose, single- and multi-node k8s, each operator
     "default": {},
-    "lora, huggingface, mirror": {"model": {"hub": "huggingface", "endpoint": "https://hf-mirror.com"},
-                                  "train": {"tuner": "lora"}},
-    "pytorchjob + serving across nodes + hpa": {"k8s": {"nodes": 2, "serve_replicas": 2, "autoscaling": {"enabled": True}}},
+    "lora, huggingface, mirror": {
+        "model": {"hub": "huggingface", "endpoint": "https://hf-mirror.com"},
+        "train": {"tuner": "lora"},
+    },
+    "pytorchjob + serving across nodes + hpa": {
+        "k8s": {"nodes": 2, "serve_replicas": 2, "autoscaling": {"enabled": True}}
+    },
     "jobset + kueue": {"k8s": {"nodes": 2, "training_operator": "jobset", "gang_scheduling": "kueue"}},
     "trainjob": {"k8s": {"nodes": 2, "training_operator": "trainjob"}},
     "volcano + infiniband": {"k8s": {"nodes": 2, "gang_scheduling": "volcano", "nccl": {"ib": "on"}}},
@@ -74,9 +80,18 @@ def test_cli_render_with_secrets_in_its_environment(tmp_path):
     """`modelforge render` as a process whose environment holds the tokens: scan every file it wrote, and its output."""
     env = dict(os.environ, PYTHONPATH=str(ROOT), **SECRETS)
     outputs = []
-    for spec, out in ((ROOT / "examples" / "smoke.yaml", tmp_path / "smoke"), (ROOT / "modelforge.yaml", tmp_path / "seed")):
-        result = subprocess.run([sys.executable, "-m", "builder.cli", "render", "-f", str(spec), "-o", str(out), "--force"],
-                                capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+    for spec, out in (
+        (ROOT / "examples" / "smoke.yaml", tmp_path / "smoke"),
+        (ROOT / "modelforge.yaml", tmp_path / "seed"),
+    ):
+        result = subprocess.run(
+            [sys.executable, "-m", "builder.cli", "render", "-f", str(spec), "-o", str(out), "--force"],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env=env,
+            timeout=120,
+        )
         assert result.returncode == 0, result.stderr[-2000:]
         outputs.append(result.stdout + result.stderr)
     written = {str(p.relative_to(tmp_path)): p.read_text(errors="replace") for p in tmp_path.rglob("*") if p.is_file()}
@@ -125,8 +140,23 @@ def test_secret_through_set_via_the_cli_is_refused_and_not_printed(tmp_path):
     spec.write_text("name: x\n")
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     for text in (SET_ATTEMPTS["train.env.HF_TOKEN"], SET_ATTEMPTS["serve.env.HUB_AUTH=hf_..."]):
-        result = subprocess.run([sys.executable, "-m", "builder.cli", "render", "-f", str(spec), "-o", str(tmp_path / "out"),
-                                 f"--set={text}"], capture_output=True, text=True, env=env, timeout=60)
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "builder.cli",
+                "render",
+                "-f",
+                str(spec),
+                "-o",
+                str(tmp_path / "out"),
+                f"--set={text}",
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
         assert result.returncode == 2 and "secret" in result.stderr
         assert SECRETS["HF_TOKEN"] not in result.stderr + result.stdout
         assert SECRETS["HF_TOKEN"][:8] not in result.stderr + result.stdout
@@ -140,6 +170,7 @@ def test_secret_written_in_the_spec_file_is_refused(write_spec):
 
 
 # --- the API key is required, a reference, never a value -----------------------------------------
+
 
 def _docs(files: dict[str, str]):
     for rel, text in files.items():
@@ -174,8 +205,13 @@ def test_api_key_is_a_required_reference_in_compose_and_k8s():
         files = rendered(variant)
         compose = yaml.safe_load(files["compose/docker-compose.yml"])
         assert compose["services"]["serve"]["environment"]["VLLM_API_KEY"] == "${VLLM_API_KEY:-}"
-        serving = [c for rel, doc in _docs(files) if doc.get("kind") in ("Deployment", "LeaderWorkerSet")
-                   for c in containers(doc) if c["name"] == "vllm"]
+        serving = [
+            c
+            for rel, doc in _docs(files)
+            if doc.get("kind") in ("Deployment", "LeaderWorkerSet")
+            for c in containers(doc)
+            if c["name"] == "vllm"
+        ]
         assert serving
         for c in serving:
             [key] = [e for e in c["env"] if e["name"] == "VLLM_API_KEY"]
@@ -189,6 +225,7 @@ def test_api_key_is_a_required_reference_in_compose_and_k8s():
 
 
 # --- exposure: compose ports, k8s Services, container privileges ---------------------------------
+
 
 def _ports(compose: dict) -> list[str]:
     return [str(p) for service in compose["services"].values() for p in service.get("ports", [])]
@@ -231,14 +268,20 @@ def test_every_k8s_container_drops_capabilities_and_escalation(variant):
 def test_every_k8s_pod_runs_as_the_unprivileged_user(variant):
     """runAsNonRoot with the images' uid, and fsGroup so the PVCs are writable to it; the one exception is
     a pod that needs IPC_LOCK for RDMA (nccl.ib: on), as Kubernetes grants added capabilities to uid 0 only."""
-    pods = [(rel, node) for rel, doc in _docs(rendered(VARIANTS[variant])) for node in _walk(doc)
-            if isinstance(node.get("containers"), list)]
+    pods = [
+        (rel, node)
+        for rel, doc in _docs(rendered(VARIANTS[variant]))
+        for node in _walk(doc)
+        if isinstance(node.get("containers"), list)
+    ]
     assert len(pods) >= 3
     for rel, pod in pods:
         ctx = pod["securityContext"]
         assert ctx["seccompProfile"] == {"type": "RuntimeDefault"}, rel
-        rdma = any("IPC_LOCK" in (c.get("securityContext") or {}).get("capabilities", {}).get("add", [])
-                   for c in pod["containers"])
+        rdma = any(
+            "IPC_LOCK" in (c.get("securityContext") or {}).get("capabilities", {}).get("add", [])
+            for c in pod["containers"]
+        )
         if rdma:
             assert ctx["runAsUser"] == 0 and "runAsNonRoot" not in ctx and variant == "volcano + infiniband", rel
         else:
@@ -256,8 +299,11 @@ def test_serving_pod_has_a_read_only_root_filesystem():
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["automountServiceAccountToken"] is False
     empty_dirs = {v["name"] for v in pod["volumes"] if "emptyDir" in v}
-    assert {m["mountPath"] for m in vllm["volumeMounts"] if m["name"] in empty_dirs} >= {"/tmp", "/dev/shm",
-                                                                                          "/home/modelforge/.cache"}
+    assert {m["mountPath"] for m in vllm["volumeMounts"] if m["name"] in empty_dirs} >= {
+        "/tmp",
+        "/dev/shm",
+        "/home/modelforge/.cache",
+    }
 
 
 def test_other_errors_on_a_secret_set_mask_its_value(write_spec):

@@ -31,13 +31,18 @@ def render(plan: Plan, spec_file: str) -> dict[str, str]:
     spec = plan.spec
     name = spec.name
     header = f"Rendered by ModelForge from {spec_file}; do not edit by hand (make render)."
-    namespace = {"apiVersion": "v1", "kind": "Namespace",
-                 "metadata": {"name": spec.k8s.namespace, "labels": labels(spec, "namespace")}}
+    namespace = {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": spec.k8s.namespace, "labels": labels(spec, "namespace")},
+    }
     base: dict[str, Any] = {
         "namespace.yaml": namespace,
         "pvc.yaml": [pvc(spec, key) for key in VOLUME_KEYS],
-        "configmap.yaml": [config_map(spec, f"{name}-train-config", "train", plan.train.env),
-                           config_map(spec, f"{name}-serve-config", "serve", plan.serve.env)],
+        "configmap.yaml": [
+            config_map(spec, f"{name}-train-config", "train", plan.train.env),
+            config_map(spec, f"{name}-serve-config", "serve", plan.serve.env),
+        ],
     }
     if download.enabled(spec):
         base["model-download-job.yaml"] = download.download_job(plan)
@@ -59,7 +64,8 @@ def render(plan: Plan, spec_file: str) -> dict[str, str]:
             doc = json.loads(json.dumps(doc))  # no shared sub-objects, so no YAML anchors and aliases
             files[f"{folder}/{path}"] = dump(doc, header, documents=isinstance(doc, list))
     files["k8s/base/kustomization.yaml"] = dump(
-        {**KUSTOMIZATION, "namespace": spec.k8s.namespace, "resources": list(base)}, header)
+        {**KUSTOMIZATION, "namespace": spec.k8s.namespace, "resources": list(base)}, header
+    )
     kustomization: dict[str, Any] = {**KUSTOMIZATION, "resources": ["../../base", *overlay]}
     if cluster.shared_volumes:
         kustomization["patches"] = [_shared_volume_patch(plan, key) for key in VOLUME_KEYS]
@@ -74,5 +80,7 @@ def _shared_volume_patch(plan: Plan, key: str) -> dict[str, Any]:
     ops: list[dict[str, Any]] = [{"op": "replace", "path": "/spec/accessModes", "value": ["ReadWriteMany"]}]
     if spec.k8s.shared_storage_class:
         ops.append({"op": "add", "path": "/spec/storageClassName", "value": spec.k8s.shared_storage_class})
-    return {"target": {"version": "v1", "kind": "PersistentVolumeClaim", "name": pvc_name(spec, key)},
-            "patch": dump(ops).rstrip("\n")}
+    return {
+        "target": {"version": "v1", "kind": "PersistentVolumeClaim", "name": pvc_name(spec, key)},
+        "patch": dump(ops).rstrip("\n"),
+    }

@@ -18,7 +18,9 @@ VOLUME_KEYS = ("model_cache", "data", "checkpoints")
 COMPLETION_INDEX = "metadata.annotations['batch.kubernetes.io/job-completion-index']"
 KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 VOLCANO_QUEUE_ANNOTATION = "scheduling.volcano.sh/queue-name"
-ENTRYPOINT = "/usr/local/bin/modelforge-entrypoint"  # the images' ENTRYPOINT (builder/templates/dockerfile/Dockerfile.*.j2)
+ENTRYPOINT = (
+    "/usr/local/bin/modelforge-entrypoint"  # the images' ENTRYPOINT (builder/templates/dockerfile/Dockerfile.*.j2)
+)
 
 
 def literal(value: str) -> str:
@@ -45,7 +47,9 @@ def meta(spec: Spec, name: str, component: str, queue: bool = False) -> dict[str
     return out
 
 
-def pod_meta(spec: Spec, component: str, annotations: dict[str, str] | None = None, gpu_pod: bool = True) -> dict[str, Any]:
+def pod_meta(
+    spec: Spec, component: str, annotations: dict[str, str] | None = None, gpu_pod: bool = True
+) -> dict[str, Any]:
     out: dict[str, Any] = {"labels": labels(spec, component)}
     annotations = dict(annotations or {})
     if gpu_pod and spec.k8s.gang_scheduling == "volcano":
@@ -64,8 +68,12 @@ def pvc(spec: Spec, key: str) -> dict[str, Any]:
     pvc_spec: dict[str, Any] = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": vol.size}}}
     if vol.storage_class:
         pvc_spec["storageClassName"] = vol.storage_class
-    return {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
-            "metadata": meta(spec, pvc_name(spec, key), "storage"), "spec": pvc_spec}
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": meta(spec, pvc_name(spec, key), "storage"),
+        "spec": pvc_spec,
+    }
 
 
 def secret_env(spec: Spec, name: str, key: str, optional: bool) -> dict[str, Any]:
@@ -99,7 +107,9 @@ def pod_volumes(spec: Spec, keys: tuple[str, ...]) -> list[dict[str, Any]]:
     return volumes
 
 
-def mounts(spec: Spec, keys: tuple[str, ...], read_only: tuple[str, ...] = (), shm: bool = True) -> list[dict[str, Any]]:
+def mounts(
+    spec: Spec, keys: tuple[str, ...], read_only: tuple[str, ...] = (), shm: bool = True
+) -> list[dict[str, Any]]:
     out = []
     for key in keys:
         mount: dict[str, Any] = {"name": volume_name(key), "mountPath": getattr(spec.volumes, key).mount}
@@ -139,8 +149,17 @@ def pod_security(spec: Spec, rdma: bool = False) -> dict[str, Any]:
     return out
 
 
-def container(spec: Spec, name: str, which: str, argv: list[str], config: str | None, env: list[dict[str, Any]],
-              keys: tuple[str, ...], read_only: tuple[str, ...] = (), rdma: bool = False) -> dict[str, Any]:
+def container(
+    spec: Spec,
+    name: str,
+    which: str,
+    argv: list[str],
+    config: str | None,
+    env: list[dict[str, Any]],
+    keys: tuple[str, ...],
+    read_only: tuple[str, ...] = (),
+    rdma: bool = False,
+) -> dict[str, Any]:
     out: dict[str, Any] = {"name": name, "image": image_ref(spec, which), "args": [literal(a) for a in argv]}
     if config:
         out["envFrom"] = [{"configMapRef": {"name": config}}]
@@ -152,8 +171,12 @@ def container(spec: Spec, name: str, which: str, argv: list[str], config: str | 
 
 
 def config_map(spec: Spec, name: str, component: str, env: dict[str, str]) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta(spec, name, component),
-            "data": {k: literal(v) for k, v in env.items()}}
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": meta(spec, name, component),
+        "data": {k: literal(v) for k, v in env.items()},
+    }
 
 
 def scheduling(spec: Spec, gpu_pod: bool = True) -> dict[str, Any]:

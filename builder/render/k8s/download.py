@@ -14,9 +14,20 @@ from typing import Any
 
 from ...plan import Plan
 from ...spec import Spec
-from .common import ENTRYPOINT, hub_secrets, literal, meta, mounts, plain_env, pod_meta, pod_security, pod_volumes, scheduling, \
-    security_context
 from ..compose import image_ref
+from .common import (
+    ENTRYPOINT,
+    hub_secrets,
+    literal,
+    meta,
+    mounts,
+    plain_env,
+    pod_meta,
+    pod_security,
+    pod_volumes,
+    scheduling,
+    security_context,
+)
 
 # Static text (no spec value in it); the model, hub and paths come from the environment.
 DOWNLOAD_SCRIPT = """\
@@ -80,22 +91,29 @@ def ready_file(spec: Spec) -> str:
 
 
 def wait_env(spec: Spec) -> list[dict[str, Any]]:
-    return plain_env({"MF_MODEL_READY_FILE": ready_file(spec), "MF_MODEL_WAIT_S": str(spec.k8s.model_download_timeout_s),
-                      "MF_DOWNLOAD_JOB": job_name(spec)})
+    return plain_env(
+        {
+            "MF_MODEL_READY_FILE": ready_file(spec),
+            "MF_MODEL_WAIT_S": str(spec.k8s.model_download_timeout_s),
+            "MF_DOWNLOAD_JOB": job_name(spec),
+        }
+    )
 
 
 def wait_init_containers(spec: Spec, which: str) -> list[dict[str, Any]]:
     """The init container that holds a pod until the model cache is filled ([] when there is no download)."""
     if not enabled(spec):
         return []
-    return [{
-        "name": "wait-for-model",
-        "image": image_ref(spec, which),
-        "command": ["python3", "-c", literal(WAIT_SCRIPT)],
-        "env": wait_env(spec),
-        "volumeMounts": mounts(spec, ("model_cache",), read_only=("model_cache",), shm=False),
-        "securityContext": security_context(spec),
-    }]
+    return [
+        {
+            "name": "wait-for-model",
+            "image": image_ref(spec, which),
+            "command": ["python3", "-c", literal(WAIT_SCRIPT)],
+            "env": wait_env(spec),
+            "volumeMounts": mounts(spec, ("model_cache",), read_only=("model_cache",), shm=False),
+            "securityContext": security_context(spec),
+        }
+    ]
 
 
 def wait_then_entrypoint(spec: Spec, mode: str) -> list[str]:
@@ -106,8 +124,15 @@ def wait_then_entrypoint(spec: Spec, mode: str) -> list[str]:
 def download_job(plan: Plan) -> dict[str, Any]:
     spec = plan.spec
     cache = {key: value for key, value in plan.train.env.items() if key in CACHE_ENV}
-    env = plain_env({"MF_MODEL_ID": spec.model.id, "MF_HUB": spec.model.hub, "MF_MODEL_READY_FILE": ready_file(spec),
-                     **cache, "PYTHONUNBUFFERED": "1"}) + hub_secrets(spec)
+    env = plain_env(
+        {
+            "MF_MODEL_ID": spec.model.id,
+            "MF_HUB": spec.model.hub,
+            "MF_MODEL_READY_FILE": ready_file(spec),
+            **cache,
+            "PYTHONUNBUFFERED": "1",
+        }
+    ) + hub_secrets(spec)
     container = {
         "name": "download",
         "image": image_ref(spec, "train"),
@@ -119,15 +144,22 @@ def download_job(plan: Plan) -> dict[str, Any]:
     }
     volumes = [v for v in pod_volumes(spec, ("model_cache",)) if v["name"] != "dshm"]
     return {
-        "apiVersion": "batch/v1", "kind": "Job", "metadata": meta(spec, job_name(spec), "model-download"),
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": meta(spec, job_name(spec), "model-download"),
         "spec": {
             "backoffLimit": 6,  # a dropped connection resumes: hub clients skip files already complete
             "activeDeadlineSeconds": spec.k8s.model_download_timeout_s,
             "template": {
                 "metadata": pod_meta(spec, "model-download", gpu_pod=False),
-                "spec": {"restartPolicy": "OnFailure", "enableServiceLinks": False, "securityContext": pod_security(spec),
-                         "containers": [container],
-                         "volumes": volumes, **scheduling(spec, gpu_pod=False)},
+                "spec": {
+                    "restartPolicy": "OnFailure",
+                    "enableServiceLinks": False,
+                    "securityContext": pod_security(spec),
+                    "containers": [container],
+                    "volumes": volumes,
+                    **scheduling(spec, gpu_pod=False),
+                },
             },
         },
     }

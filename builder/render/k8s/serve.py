@@ -14,8 +14,7 @@ from typing import Any
 from ...plan import Plan
 from ...plan.commands import CONTAINER_HOME
 from . import download
-from .common import container, hub_secrets, meta, plain_env, pod_meta, pod_security, pod_volumes, \
-    scheduling, secret_env
+from .common import container, hub_secrets, meta, plain_env, pod_meta, pod_security, pod_volumes, scheduling, secret_env
 
 SERVE_KEYS = ("model_cache", "checkpoints")
 
@@ -30,10 +29,17 @@ def selector(plan: Plan) -> dict[str, str]:
 
 def _server(plan: Plan, node_args: list[str], api: bool) -> dict[str, Any]:
     spec = plan.spec
-    server = container(spec, "vllm", "serve", plan.serve.argv, f"{spec.name}-serve-config",
-                       [secret_env(spec, "VLLM_API_KEY", "api-key", False), *hub_secrets(spec),
-                        *plain_env(plan.cluster.serve_env)],
-                       SERVE_KEYS, read_only=("checkpoints",), rdma=plan.cluster.serve_nodes > 1)
+    server = container(
+        spec,
+        "vllm",
+        "serve",
+        plan.serve.argv,
+        f"{spec.name}-serve-config",
+        [secret_env(spec, "VLLM_API_KEY", "api-key", False), *hub_secrets(spec), *plain_env(plan.cluster.serve_env)],
+        SERVE_KEYS,
+        read_only=("checkpoints",),
+        rdma=plan.cluster.serve_nodes > 1,
+    )
     server["args"] += node_args  # written here on purpose: $(LWS_...) must reach the kubelet unescaped
     if api:
         probe = {"httpGet": {"path": "/health", "port": "http"}}
@@ -53,22 +59,31 @@ WRITABLE_MOUNTS = ({"name": "tmp", "mountPath": "/tmp"}, {"name": "cache", "moun
 def _pod(plan: Plan, main: dict[str, Any], component: str) -> dict[str, Any]:
     spec = plan.spec
     # The server needs no Kubernetes API token, and no syscalls beyond the runtime's default profile.
-    pod: dict[str, Any] = {"enableServiceLinks": False, "automountServiceAccountToken": False,
-                           "securityContext": pod_security(spec, rdma=plan.cluster.serve_nodes > 1)}
+    pod: dict[str, Any] = {
+        "enableServiceLinks": False,
+        "automountServiceAccountToken": False,
+        "securityContext": pod_security(spec, rdma=plan.cluster.serve_nodes > 1),
+    }
     init = download.wait_init_containers(spec, "serve")
     if init:
         pod["initContainers"] = init
     # Read-only root filesystem: what vLLM writes (torch.compile/Triton caches under ~/.cache, /tmp) goes to
     # pod-local emptyDirs; the model comes from the read-only volumes.
-    main = {**main, "securityContext": {**main["securityContext"], "readOnlyRootFilesystem": True},
-            "volumeMounts": [*main["volumeMounts"], *WRITABLE_MOUNTS]}
+    main = {
+        **main,
+        "securityContext": {**main["securityContext"], "readOnlyRootFilesystem": True},
+        "volumeMounts": [*main["volumeMounts"], *WRITABLE_MOUNTS],
+    }
     main["env"] = [*main.get("env", []), {"name": "TRITON_CACHE_DIR", "value": f"{CONTAINER_HOME}/.cache/triton"}]
     volumes = [*pod_volumes(spec, SERVE_KEYS), *({"name": m["name"], "emptyDir": {}} for m in WRITABLE_MOUNTS)]
     pod.update(containers=[main], volumes=volumes, **scheduling(spec))
     annotations = None
     if spec.k8s.autoscaling.enabled and component == "serve":  # for a Prometheus that discovers pods by annotation
-        annotations = {"prometheus.io/scrape": "true", "prometheus.io/port": str(spec.serve.port),
-                       "prometheus.io/path": "/metrics"}
+        annotations = {
+            "prometheus.io/scrape": "true",
+            "prometheus.io/port": str(spec.serve.port),
+            "prometheus.io/path": "/metrics",
+        }
     return {"metadata": pod_meta(spec, component, annotations), "spec": pod}
 
 
@@ -101,44 +116,83 @@ def leaderworkerset(plan: Plan) -> dict[str, Any]:
             "workerTemplate": _pod(plan, worker, "serve-worker"),
         },
     )
-    return {"apiVersion": "leaderworkerset.x-k8s.io/v1", "kind": "LeaderWorkerSet",
-            "metadata": meta(spec, _name(plan), "serve", queue=True), "spec": body}
+    return {
+        "apiVersion": "leaderworkerset.x-k8s.io/v1",
+        "kind": "LeaderWorkerSet",
+        "metadata": meta(spec, _name(plan), "serve", queue=True),
+        "spec": body,
+    }
 
 
 def service(plan: Plan) -> dict[str, Any]:
     spec = plan.spec
-    return {"apiVersion": "v1", "kind": "Service", "metadata": meta(spec, _name(plan), "serve"),
-            "spec": {"type": spec.k8s.service_type, "selector": selector(plan),
-                     "ports": [{"name": "http", "port": spec.serve.port, "targetPort": "http"}]}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": meta(spec, _name(plan), "serve"),
+        "spec": {
+            "type": spec.k8s.service_type,
+            "selector": selector(plan),
+            "ports": [{"name": "http", "port": spec.serve.port, "targetPort": "http"}],
+        },
+    }
 
 
 def disruption_budget(plan: Plan) -> dict[str, Any]:
     """One serving pod (or instance) down at a time for drains; with one replica a drain may still proceed."""
     spec = plan.spec
-    return {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": meta(spec, _name(plan), "serve"),
-            "spec": {"maxUnavailable": 1, "selector": {
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": meta(spec, _name(plan), "serve"),
+        "spec": {
+            "maxUnavailable": 1,
+            "selector": {
                 "matchLabels": {"app.kubernetes.io/instance": spec.name},
-                "matchExpressions": [{"key": "app.kubernetes.io/component", "operator": "In",
-                                      "values": ["serve", "serve-worker"]}]}}}
+                "matchExpressions": [
+                    {"key": "app.kubernetes.io/component", "operator": "In", "values": ["serve", "serve-worker"]}
+                ],
+            },
+        },
+    }
 
 
 def autoscaler(plan: Plan) -> dict[str, Any]:
     """Scale on vLLM's waiting requests per instance (a Pods metric from a custom-metrics adapter such as
     prometheus-adapter). For a LeaderWorkerSet the scale subresource selects leaders: one metric per instance."""
     spec, a = plan.spec, plan.spec.k8s.autoscaling
-    target = ({"apiVersion": "leaderworkerset.x-k8s.io/v1", "kind": "LeaderWorkerSet", "name": _name(plan)}
-              if plan.cluster.serve_nodes > 1 else {"apiVersion": "apps/v1", "kind": "Deployment", "name": _name(plan)})
+    target = (
+        {"apiVersion": "leaderworkerset.x-k8s.io/v1", "kind": "LeaderWorkerSet", "name": _name(plan)}
+        if plan.cluster.serve_nodes > 1
+        else {"apiVersion": "apps/v1", "kind": "Deployment", "name": _name(plan)}
+    )
     return {
-        "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": meta(spec, _name(plan), "serve"),
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": meta(spec, _name(plan), "serve"),
         "spec": {
             "scaleTargetRef": target,
             "minReplicas": plan.cluster.serve_replicas,  # the larger of k8s.serve_replicas and autoscaling.min_replicas
             "maxReplicas": a.max_replicas,
-            "metrics": [{"type": "Pods", "pods": {"metric": {"name": a.metric},
-                                                  "target": {"type": "AverageValue", "averageValue": str(a.waiting_requests)}}}],
+            "metrics": [
+                {
+                    "type": "Pods",
+                    "pods": {
+                        "metric": {"name": a.metric},
+                        "target": {"type": "AverageValue", "averageValue": str(a.waiting_requests)},
+                    },
+                }
+            ],
             # A new instance takes minutes to load: add one at a time, and wait long before removing one.
-            "behavior": {"scaleUp": {"stabilizationWindowSeconds": 60, "policies": [{"type": "Pods", "value": 1, "periodSeconds": 120}]},
-                         "scaleDown": {"stabilizationWindowSeconds": 600, "policies": [{"type": "Pods", "value": 1, "periodSeconds": 300}]}},
+            "behavior": {
+                "scaleUp": {
+                    "stabilizationWindowSeconds": 60,
+                    "policies": [{"type": "Pods", "value": 1, "periodSeconds": 120}],
+                },
+                "scaleDown": {
+                    "stabilizationWindowSeconds": 600,
+                    "policies": [{"type": "Pods", "value": 1, "periodSeconds": 300}],
+                },
+            },
         },
     }
-

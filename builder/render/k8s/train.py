@@ -17,14 +17,35 @@ from typing import Any
 from ...plan import Plan
 from ..compose import image_ref
 from . import download
-from .common import COMPLETION_INDEX, ENTRYPOINT, VOLUME_KEYS, container, field_env, hub_secrets, labels, literal, meta, \
-    mounts, plain_env, pod_meta, pod_security, pod_volumes, resources, scheduling, security_context
+from .common import (
+    COMPLETION_INDEX,
+    ENTRYPOINT,
+    VOLUME_KEYS,
+    container,
+    field_env,
+    hub_secrets,
+    labels,
+    literal,
+    meta,
+    mounts,
+    plain_env,
+    pod_meta,
+    pod_security,
+    pod_volumes,
+    resources,
+    scheduling,
+    security_context,
+)
 
 COORDINATOR = "metadata.annotations['jobset.sigs.k8s.io/coordinator']"  # JobSet spec.coordinator sets it on every pod
 MAX_RESTARTS = 3  # whole-group restarts (JobSet) or restarts per node (PyTorchJob) before the run is failed
 
-FILES = {"job": "train-job.yaml", "pytorchjob": "train-pytorchjob.yaml", "jobset": "train-jobset.yaml",
-         "trainjob": "train-trainjob.yaml"}
+FILES = {
+    "job": "train-job.yaml",
+    "pytorchjob": "train-pytorchjob.yaml",
+    "jobset": "train-jobset.yaml",
+    "trainjob": "train-trainjob.yaml",
+}
 
 
 def file_name(plan: Plan) -> str:
@@ -32,7 +53,9 @@ def file_name(plan: Plan) -> str:
 
 
 def render(plan: Plan) -> dict[str, Any]:
-    return {"job": _job, "pytorchjob": _pytorchjob, "jobset": _jobset, "trainjob": _trainjob}[plan.cluster.operator](plan)
+    return {"job": _job, "pytorchjob": _pytorchjob, "jobset": _jobset, "trainjob": _trainjob}[plan.cluster.operator](
+        plan
+    )
 
 
 def _name(plan: Plan) -> str:
@@ -45,15 +68,26 @@ def _argv(plan: Plan) -> list[str]:
 
 def _container(plan: Plan, name: str, env: list[dict[str, Any]]) -> dict[str, Any]:
     spec = plan.spec
-    return container(spec, name, "train", _argv(plan), f"{spec.name}-train-config",
-                     [*hub_secrets(spec), *plain_env(plan.cluster.train_env), *env], VOLUME_KEYS,
-                     read_only=("data",), rdma=plan.cluster.nodes > 1)
+    return container(
+        spec,
+        name,
+        "train",
+        _argv(plan),
+        f"{spec.name}-train-config",
+        [*hub_secrets(spec), *plain_env(plan.cluster.train_env), *env],
+        VOLUME_KEYS,
+        read_only=("data",),
+        rdma=plan.cluster.nodes > 1,
+    )
 
 
 def _pod(plan: Plan, main: dict[str, Any], restart_policy: str) -> dict[str, Any]:
     spec = plan.spec
-    pod: dict[str, Any] = {"restartPolicy": restart_policy, "enableServiceLinks": False,
-                           "securityContext": pod_security(spec, rdma=plan.cluster.nodes > 1)}
+    pod: dict[str, Any] = {
+        "restartPolicy": restart_policy,
+        "enableServiceLinks": False,
+        "securityContext": pod_security(spec, rdma=plan.cluster.nodes > 1),
+    }
     init = download.wait_init_containers(spec, "train")
     if init:
         pod["initContainers"] = init
@@ -63,7 +97,9 @@ def _pod(plan: Plan, main: dict[str, Any], restart_policy: str) -> dict[str, Any
 
 def _job(plan: Plan) -> dict[str, Any]:
     return {
-        "apiVersion": "batch/v1", "kind": "Job", "metadata": meta(plan.spec, _name(plan), "train", queue=True),
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": meta(plan.spec, _name(plan), "train", queue=True),
         "spec": {
             # Each restart resumes from the newest complete checkpoint on the PVC.
             "backoffLimit": MAX_RESTARTS,
@@ -79,15 +115,23 @@ def _pytorchjob(plan: Plan) -> dict[str, Any]:
     main = _container(plan, "pytorch", [])
     main["ports"] = [{"name": "pytorchjob-port", "containerPort": spec.k8s.master_port}]
     run_policy: dict[str, Any] = {"backoffLimit": MAX_RESTARTS * nodes}
-    if spec.k8s.gang_scheduling == "volcano":  # the operator creates the PodGroup (started with --gang-scheduler-name=volcano)
+    if (
+        spec.k8s.gang_scheduling == "volcano"
+    ):  # the operator creates the PodGroup (started with --gang-scheduler-name=volcano)
         run_policy["schedulingPolicy"] = {"minAvailable": nodes, "queue": spec.k8s.queue}
     replica = {"restartPolicy": "OnFailure", "template": _pod(plan, main, "OnFailure")}
     replicas: dict[str, Any] = {"Master": {"replicas": 1, **replica}}
     if nodes > 1:
         replicas["Worker"] = {"replicas": nodes - 1, **replica}
     return {
-        "apiVersion": "kubeflow.org/v1", "kind": "PyTorchJob", "metadata": meta(spec, _name(plan), "train", queue=True),
-        "spec": {"nprocPerNode": str(plan.cluster.nproc_per_node), "runPolicy": run_policy, "pytorchReplicaSpecs": replicas},
+        "apiVersion": "kubeflow.org/v1",
+        "kind": "PyTorchJob",
+        "metadata": meta(spec, _name(plan), "train", queue=True),
+        "spec": {
+            "nprocPerNode": str(plan.cluster.nproc_per_node),
+            "runPolicy": run_policy,
+            "pytorchReplicaSpecs": replicas,
+        },
     }
 
 
@@ -98,18 +142,27 @@ def _jobset(plan: Plan) -> dict[str, Any]:
     main = _container(plan, "train", [field_env("NODE_RANK", COMPLETION_INDEX), field_env("MASTER_ADDR", COORDINATOR)])
     main["ports"] = [{"name": "rendezvous", "containerPort": spec.k8s.master_port}]
     job = {
-        "completionMode": "Indexed", "completions": nodes, "parallelism": nodes,
+        "completionMode": "Indexed",
+        "completions": nodes,
+        "parallelism": nodes,
         "backoffLimit": 0,  # a failed pod fails its Job, and JobSet restarts the whole group
         "template": _pod(plan, main, "Never"),
     }
     return {
-        "apiVersion": "jobset.x-k8s.io/v1alpha2", "kind": "JobSet", "metadata": meta(spec, _name(plan), "train", queue=True),
+        "apiVersion": "jobset.x-k8s.io/v1alpha2",
+        "kind": "JobSet",
+        "metadata": meta(spec, _name(plan), "train", queue=True),
         "spec": {
             "failurePolicy": {"maxRestarts": MAX_RESTARTS},
             "network": {"enableDNSHostnames": True},
             "coordinator": {"replicatedJob": "node", "jobIndex": 0, "podIndex": 0},
-            "replicatedJobs": [{"name": "node", "replicas": 1, "template": {"metadata": {"labels": labels(spec, "train")},
-                                                                               "spec": job}}],
+            "replicatedJobs": [
+                {
+                    "name": "node",
+                    "replicas": 1,
+                    "template": {"metadata": {"labels": labels(spec, "train")}, "spec": job},
+                }
+            ],
         },
     }
 
@@ -120,36 +173,64 @@ def _trainjob(plan: Plan) -> dict[str, Any]:
     Volumes, placement and labels go in through runtimePatches; env only through trainer.env."""
     spec = plan.spec
     config = f"{spec.name}-train-config"
-    env = [{"name": key, "valueFrom": {"configMapKeyRef": {"name": config, "key": key}}}
-           for key in plan.train.env if key not in plan.cluster.train_env]  # one entry per name
+    env = [
+        {"name": key, "valueFrom": {"configMapKeyRef": {"name": config, "key": key}}}
+        for key in plan.train.env
+        if key not in plan.cluster.train_env
+    ]  # one entry per name
     env += [*hub_secrets(spec), *plain_env(plan.cluster.train_env)]
     # The image's entrypoint, named: a runtime may set a command of its own for the node container.
     trainer: dict[str, Any] = {"image": image_ref(spec, "train"), "command": [ENTRYPOINT, "train"]}
     if download.enabled(spec):  # runtime patches cannot add an init container: the wait runs first in the main one
         trainer["command"] = download.wait_then_entrypoint(spec, "train")
         env += download.wait_env(spec)
-    trainer.update(args=[literal(a) for a in _argv(plan)], env=env, numNodes=plan.cluster.nodes,
-                   numProcPerNode=plan.cluster.nproc_per_node)
+    trainer.update(
+        args=[literal(a) for a in _argv(plan)],
+        env=env,
+        numNodes=plan.cluster.nodes,
+        numProcPerNode=plan.cluster.nproc_per_node,
+    )
     limits = resources(spec)
     if limits:
         trainer["resourcesPerNode"] = limits
     pod_spec: dict[str, Any] = {
-        "containers": [{"name": "node", "volumeMounts": mounts(spec, VOLUME_KEYS, read_only=("data",)),
-                        "securityContext": security_context(spec, rdma=True)}],
+        "containers": [
+            {
+                "name": "node",
+                "volumeMounts": mounts(spec, VOLUME_KEYS, read_only=("data",)),
+                "securityContext": security_context(spec, rdma=True),
+            }
+        ],
         "volumes": pod_volumes(spec, VOLUME_KEYS),
         "securityContext": pod_security(spec, rdma=True),
         **scheduling(spec),
     }
-    patch = {"manager": "modelforge", "trainingRuntimeSpec": {"template": {"spec": {"replicatedJobs": [
-        {"name": "node", "template": {"spec": {"template": {"metadata": pod_meta(spec, "train"), "spec": pod_spec}}}},
-    ]}}}}
+    patch = {
+        "manager": "modelforge",
+        "trainingRuntimeSpec": {
+            "template": {
+                "spec": {
+                    "replicatedJobs": [
+                        {
+                            "name": "node",
+                            "template": {"spec": {"template": {"metadata": pod_meta(spec, "train"), "spec": pod_spec}}},
+                        },
+                    ]
+                }
+            }
+        },
+    }
     return {
-        "apiVersion": "trainer.kubeflow.org/v1alpha1", "kind": "TrainJob",
+        "apiVersion": "trainer.kubeflow.org/v1alpha1",
+        "kind": "TrainJob",
         "metadata": meta(spec, _name(plan), "train", queue=True),
         "spec": {
-            "runtimeRef": {"apiGroup": "trainer.kubeflow.org", "kind": "ClusterTrainingRuntime", "name": spec.k8s.trainer_runtime},
+            "runtimeRef": {
+                "apiGroup": "trainer.kubeflow.org",
+                "kind": "ClusterTrainingRuntime",
+                "name": spec.k8s.trainer_runtime,
+            },
             "trainer": trainer,
             "runtimePatches": [patch],
         },
     }
-

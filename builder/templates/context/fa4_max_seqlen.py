@@ -69,9 +69,21 @@ def check_transformers() -> dict:
     from transformers import __version__
     from transformers import modeling_flash_attention_utils as fa_utils
 
-    def fa4_like(q, k, v, cu_seqlens_q=None, cu_seqlens_k=None, max_seqlen_q=None, max_seqlen_k=None,
-                 softmax_scale=None, causal=False, window_size=(None, None), learnable_sink=None, softcap=0.0,
-                 deterministic=False):
+    def fa4_like(
+        q,
+        k,
+        v,
+        cu_seqlens_q=None,
+        cu_seqlens_k=None,
+        max_seqlen_q=None,
+        max_seqlen_k=None,
+        softmax_scale=None,
+        causal=False,
+        window_size=(None, None),
+        learnable_sink=None,
+        softcap=0.0,
+        deterministic=False,
+    ):
         """FA4's parameter names (flash_attn/cute/interface.py); transformers decides what to pass by them."""
 
     position_ids = torch.tensor([[0, 1, 2, 3, 0, 1, 2]])  # two packed rows of 4 and 3 tokens
@@ -79,8 +91,11 @@ def check_transformers() -> dict:
     process = fa_utils._lazy_define_process_function(fa4_like)
     kwargs = process(query_length=7, key_length=7, is_causal=True, max_seqlen_q=max_q, max_seqlen_k=max_k)
     passed = {name: type(kwargs.get(name)).__name__ for name in CAST}
-    return {"transformers": __version__, "passed_types": passed,
-            "needed": any(not isinstance(kwargs.get(name), int) for name in CAST)}
+    return {
+        "transformers": __version__,
+        "passed_types": passed,
+        "needed": any(not isinstance(kwargs.get(name), int) for name in CAST),
+    }
 
 
 def check_fa4() -> dict:
@@ -93,9 +108,13 @@ def check_fa4() -> dict:
 
     params = inspect.signature(cute.flash_attn_varlen_func).parameters
     applied = apply()
-    return {"flash-attn-4": version("flash-attn-4"), "has_params": all(n in params for n in CAST),
-            "applies": applied and all(n in params for n in CAST)
-            and getattr(cute.flash_attn_varlen_func, "_modelforge_int_cast", False)}
+    return {
+        "flash-attn-4": version("flash-attn-4"),
+        "has_params": all(n in params for n in CAST),
+        "applies": applied
+        and all(n in params for n in CAST)
+        and getattr(cute.flash_attn_varlen_func, "_modelforge_int_cast", False),
+    }
 
 
 if __name__ == "__main__":

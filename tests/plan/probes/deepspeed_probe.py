@@ -18,9 +18,21 @@ for folder in sys.argv[1:]:
     out = {"total": total, "largest": largest}
     for gpus in (1, 5, 8):  # each estimator returns (host bytes, GPU bytes, ...): keep [GPU, host]
         z3 = dict(num_gpus_per_node=gpus, zero_init=True)
-        out[f"zero3/{gpus}"] = [*estimate_zero3_model_states_mem_needs(total, largest, cpu_offload=False, cpu_offload_params=False, **z3)[1::-1]]
-        out[f"zero3_offload/{gpus}"] = [*estimate_zero3_model_states_mem_needs(total, largest, cpu_offload=True, cpu_offload_params=True, **z3)[1::-1]]
-        out[f"zero2/{gpus}"] = [*estimate_zero2_model_states_mem_needs(total, num_gpus_per_node=gpus, cpu_offload=False)[1::-1]]
-        out[f"zero2_offload/{gpus}"] = [*estimate_zero2_model_states_mem_needs(total, num_gpus_per_node=gpus, cpu_offload=True)[1::-1]]
+        out[f"zero3/{gpus}"] = [
+            *estimate_zero3_model_states_mem_needs(total, largest, cpu_offload=False, cpu_offload_params=False, **z3)[
+                1::-1
+            ]
+        ]
+        out[f"zero3_offload/{gpus}"] = [
+            *estimate_zero3_model_states_mem_needs(total, largest, cpu_offload=True, cpu_offload_params=True, **z3)[
+                1::-1
+            ]
+        ]
+        out[f"zero2/{gpus}"] = [
+            *estimate_zero2_model_states_mem_needs(total, num_gpus_per_node=gpus, cpu_offload=False)[1::-1]
+        ]
+        out[f"zero2_offload/{gpus}"] = [
+            *estimate_zero2_model_states_mem_needs(total, num_gpus_per_node=gpus, cpu_offload=True)[1::-1]
+        ]
     results[folder] = out
 print("RESULT " + json.dumps(results))
