@@ -24,9 +24,10 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed ## create .venv with the builder and its test tools
 
-lint: setup ## ruff lint + format check (the pre-commit hooks run the same)
+lint: setup ## ruff lint + format check, mypy on builder/ (the pre-commit hooks run the same)
 	$(VENV)/bin/ruff check builder tests bench
 	$(VENV)/bin/ruff format --check builder tests bench
+	$(VENV)/bin/mypy
 
 render: setup ## render Dockerfiles, compose/ and k8s/ from $(SPEC)
 	$(MF) render -f $(SPEC)

@@ -172,7 +172,7 @@ def run(ep: Endpoint, in_path: Path, out_path: Path, settings: Settings, stream=
         progress.stream.write(f"resuming: {len(done)} of {len(rows)} rows already answered in {out_path}\n")
     progress.draw(force=True)
     api = client(ep, timeout=settings.timeout, retries=settings.retries)
-    todo: queue.Queue[int | None] = queue.Queue()
+    todo: queue.Queue[int] = queue.Queue()
     results: queue.Queue[tuple[int, dict[str, Any]]] = queue.Queue()
     stop = threading.Event()
     for index in pending:

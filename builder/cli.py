@@ -364,10 +364,8 @@ def plan_dict(plan: Plan) -> dict:
     }
 
 
-def _cluster_dict(plan: Plan) -> dict | None:
+def _cluster_dict(plan: Plan) -> dict:
     c = plan.cluster
-    if c is None:
-        return None
     return {
         "layout": c.layout,
         "nodes": c.nodes,

@@ -535,12 +535,13 @@ def check_disks(plan: Plan, host: Host, docker: DockerInfo, spec_dir: Path) -> l
     for key, (need, why) in needs.items():
         path, how = where[key]
         name = f"disk {key}"
-        if measured[key] is None:
+        found = measured[key]
+        if found is None:
             checks.append(
                 Check(name, WARN, f"cannot measure free space at {path} ({how})", f"check by hand: df -h {path}")
             )
             continue
-        free, device = measured[key]
+        free, device = found
         free_gib = free / GIB
         if need is None:
             checks.append(
@@ -554,8 +555,8 @@ def check_disks(plan: Plan, host: Host, docker: DockerInfo, spec_dir: Path) -> l
             continue
         # Volumes on one disk add up: each counts the ones filled before it (the model is downloaded first).
         earlier = list(needs)[: list(needs).index(key)]
-        sharing = [other for other in earlier if measured[other] and measured[other][1] == device and needs[other][0]]
-        total = need + sum(needs[other][0] for other in sharing)
+        sharing = [other for other in earlier if (measured[other] or (0, None))[1] == device and needs[other][0]]
+        total = need + sum(needs[other][0] or 0 for other in sharing)
         shared = f"; {total:.0f} GiB with {', '.join(sharing)} on the same disk" if sharing else ""
         detail = f"{free_gib:.0f} GiB free at {path} ({how}), the plan needs {need:.0f} GiB ({why}){shared}"
         if free_gib < total:

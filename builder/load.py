@@ -224,7 +224,7 @@ def _set_dotted(data: dict[str, Any], dotted: str, value: Any, source: str) -> N
     node[parts[-1]] = value
 
 
-def _problem(err: dict[str, Any], sources: dict[str, str], default_source: str) -> Problem:
+def _problem(err: Any, sources: dict[str, str], default_source: str) -> Problem:
     loc = [str(part) for part in err["loc"] if not _is_union_tag(part)]
     dotted = ".".join(loc)
     source = _nearest_source(dotted, sources, default_source)

@@ -302,11 +302,11 @@ def to_messages(row: dict, fmt: str) -> dict:
     instruction and input with a newline, as ms-swift's AlpacaPreprocessor does.
     """
     if fmt == "messages":
-        msgs = [
+        renamed = [
             dict(m, role=ROLE_ALIASES.get(m["role"], m["role"])) if m.get("role") in ROLE_ALIASES else m
             for m in row["messages"]
         ]
-        return {**row, "messages": msgs}
+        return {**row, "messages": renamed}
     extras = {key: value for key, value in row.items() if key not in CONSUMED[fmt]}
     msgs: list[dict] = []
     system = row.get("system")
@@ -339,6 +339,13 @@ MAX_LINE_BYTES = 128 * 1024**2  # one JSONL row; a longer line is reported, and 
 SKIP_CHUNK = 1024**2
 DATA_SUFFIXES = (".jsonl", ".json")
 _WS = re.compile(r"[ \t\n\r]*")
+
+
+def _skip_ws(text: str, pos: int = 0) -> int:
+    """Index of the first non-whitespace character at or after pos (the pattern matches the empty string)."""
+    match = _WS.match(text, pos)
+    assert match is not None
+    return match.end()
 
 
 def human_size(n: float) -> str:
@@ -561,7 +568,7 @@ def _read_json_list(path: str, size: int, on_issue: OnIssue) -> Iterator[Record]
         return
     del data
     decoder = json.JSONDecoder()
-    idx = _WS.match(text).end() + 1  # past '['
+    idx = _skip_ws(text) + 1  # past '['
     counted, line = 0, 1
 
     def line_at(pos: int) -> int:
@@ -573,7 +580,7 @@ def _read_json_list(path: str, size: int, on_issue: OnIssue) -> Iterator[Record]
     def where(pos: int) -> tuple[int, int]:
         return line_at(pos), pos - text.rfind("\n", 0, pos)
 
-    idx = _WS.match(text, idx).end()
+    idx = _skip_ws(text, idx)
     if text.startswith("]", idx):
         return
     while True:
@@ -591,13 +598,13 @@ def _read_json_list(path: str, size: int, on_issue: OnIssue) -> Iterator[Record]
             )
             return
         yield Record(line_at(idx), value)
-        idx = _WS.match(text, end).end()
+        idx = _skip_ws(text, end)
         if idx >= len(text):
             ln, col = where(idx)
             on_issue(PROBLEM, "truncated", ln, col, "truncated file: the JSON list has no closing ']'")
             return
         if text[idx] == "]":
-            idx = _WS.match(text, idx + 1).end()
+            idx = _skip_ws(text, idx + 1)
             if idx < len(text):
                 ln, col = where(idx)
                 on_issue(PROBLEM, "invalid_json", ln, col, "invalid JSON: extra data after the closing ']'")
@@ -608,7 +615,7 @@ def _read_json_list(path: str, size: int, on_issue: OnIssue) -> Iterator[Record]
                 PROBLEM, "invalid_json", ln, col, "invalid JSON: Expecting ',' delimiter; nothing after it is checked"
             )
             return
-        idx = _WS.match(text, idx + 1).end()
+        idx = _skip_ws(text, idx + 1)
 
 
 def row_format(value: Any) -> tuple[str | None, str | None]:
@@ -900,7 +907,11 @@ def check_file(
             fmt, why = row_format(rec.value)
             if fmt is None:
                 rep.add(
-                    PROBLEM, "not_object" if not isinstance(rec.value, dict) else "unknown_format", rec.line, None, why
+                    PROBLEM,
+                    "not_object" if not isinstance(rec.value, dict) else "unknown_format",
+                    rec.line,
+                    None,
+                    why or "",
                 )
                 rep.bad_rows += 1
                 continue

@@ -70,7 +70,7 @@ def convert(
             else:
                 fmt, why = row_format(rec.value)
                 if fmt is None:
-                    problems.append((why, None))
+                    problems.append((why or "unknown format", None))
                 else:
                     issues, _, _ = validate_row(rec.value, fmt)
                     problems += [
@@ -94,6 +94,7 @@ def convert(
                     if rec.raw is not None and not rec.raw.endswith(b"\n"):
                         rej.write(b"\n")
                 continue
+            assert fmt is not None  # rows without a format were rejected above
             result.formats[fmt] = result.formats.get(fmt, 0) + 1
             out.write(json.dumps(to_messages(rec.value, fmt), ensure_ascii=False) + "\n")
             result.written += 1
@@ -111,7 +112,7 @@ def convert(
         return result
     assert result.rows_in == result.written + result.rejected
     os.replace(tmp, dst)
-    if rejects_tmp:
+    if rejects_tmp and rejects:
         os.replace(rejects_tmp, rejects)
     return result
 

@@ -61,9 +61,9 @@ class Plan:
     gpu_memory_gib: float
     train: TrainPlan
     serve: ServePlan
+    cluster: ClusterPlan  # k8s, one node or several (builder/plan/cluster.py)
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
-    cluster: ClusterPlan | None = None  # k8s across nodes (builder/plan/cluster.py)
 
     @property
     def feasible(self) -> bool:
@@ -86,7 +86,7 @@ def make_plan(spec: Spec) -> Plan:
     served = spec.model.served_name or spec.model.id.rstrip("/").rsplit("/", 1)[-1]
     serve = ServePlan(serve_argv(spec, layout, served, facts), serve_env(spec), layout, served)
     nodes = plan_cluster(spec, layout, warnings, errors)
-    return Plan(spec, facts, gpu_gib, train, serve, warnings, errors, cluster=nodes)
+    return Plan(spec, facts, gpu_gib, train, serve, nodes, warnings, errors)
 
 
 def _model_facts(spec: Spec, warnings: list[str]) -> ModelFacts | None:
@@ -110,7 +110,8 @@ def _attention(spec: Spec, gpu: gpu_table.Gpu, errors: list[str]) -> Attention:
     arch = gpu.arch if spec.hardware.gpus > 0 else None
     have = kernels.kernels_in(spec.stack.flash_attn)
     if t.attn_impl != "auto":
-        impl, reason = t.attn_impl, "set in the spec"
+        impl: str = t.attn_impl
+        reason = "set in the spec"
         if impl in kernels.PACKAGE_OF:
             if impl not in have:
                 errors.append(
@@ -221,7 +222,7 @@ def _plan_train(
                 f"{est.gpu_peak_gib:.1f} GiB per GPU and {est.host_gib:.0f} GiB host RAM; "
                 "lower train.max_length or per_device_batch_size, use train.tuner=lora, or add GPUs"
             )
-    est = estimates.get(stage)
+    chosen = estimates.get(stage)
     ckpt = memory.checkpoint_gib(m, lora_rank=lora_rank) if m else None
     if ckpt and spec.hardware.disk_free_gib is not None:
         need = ckpt * (t.save_total_limit + 1)  # the next one is written before the oldest is rotated out
@@ -230,8 +231,10 @@ def _plan_train(
                 f"checkpoints need {need:.0f} GiB ({t.save_total_limit}+1 x {ckpt:.0f} GiB) "
                 f"but hardware.disk_free_gib is {spec.hardware.disk_free_gib:.0f}"
             )
-    if est and host is None and est.host_gib > 64:
-        warnings.append(f"{stage} needs ~{est.host_gib:.0f} GiB of host RAM; set hardware.host_memory_gib to check it")
+    if chosen and host is None and chosen.host_gib > 64:
+        warnings.append(
+            f"{stage} needs ~{chosen.host_gib:.0f} GiB of host RAM; set hardware.host_memory_gib to check it"
+        )
     tokens_per_step = t.max_length * micro_batch * grad_accum * max(gpus, 1) * spec.k8s.nodes
     return TrainPlan(
         argv=train_argv(spec, stage, output_dir, m, micro_batch, grad_accum, attention),
@@ -239,7 +242,7 @@ def _plan_train(
         output_dir=output_dir,
         deepspeed=stage,
         deepspeed_reason=reason,
-        memory=est,
+        memory=chosen,
         checkpoint_gib=ckpt,
         fits=not errors,
         micro_batch=micro_batch,

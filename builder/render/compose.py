@@ -117,14 +117,10 @@ def render(plan: Plan, spec_file: str) -> dict[str, str]:
         for key in ("model_cache", "data", "checkpoints")
         if not getattr(spec.volumes, key).host_path
     }
-    document = {
-        "name": spec.name,
-        "services": {"train": train, "serve": serve, "tensorboard": tensorboard},
-        "volumes": volumes,
-    }
-    document["services"]["merge"] = merge
+    services: dict[str, dict] = {"train": train, "serve": serve, "tensorboard": tensorboard, "merge": merge}
+    document = {"name": spec.name, "services": services, "volumes": volumes}
     # make ui: a small web chat (the guide's `swift app`); it holds the API key, the browser never sees it.
-    document["services"]["ui"] = {
+    services["ui"] = {
         "image": image_ref(spec, "serve"),
         "profiles": ["ui"],
         "entrypoint": ["python3", "/usr/local/lib/modelforge/webui.py"],
