@@ -12,17 +12,18 @@ import shlex
 import sys
 from pathlib import Path
 
-from . import __version__
-from .data import add_data_parser, run_data
-from .doctor import run_doctor
-from .errors import PlanError, SpecError, print_errors
+from . import __version__, data
+from .commands import Handler, plan_from
+from .demo import register as demo_register
+from .doctor.runner import register as doctor_register
+from .engine import commands as engine_commands
+from .errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, PlanError, SpecError, print_errors
 from .load import load_spec
-from .operate import COMMANDS as AFTER_TRAINING
-from .operate import add_parsers as add_after_training_parsers
-from .operate import run as run_after_training
-from .plan import Plan, make_plan
+from .plan import Plan
 from .render import drift, render_all, write
+from .runs import commands as runs_commands
 from .schema import SCHEMA_FILE, schema_text
+from .serving import commands as serving_commands
 
 
 def _size(gib: float | None) -> str:
@@ -46,12 +47,38 @@ def _spec_args() -> argparse.ArgumentParser:
 
 
 def parser() -> argparse.ArgumentParser:
+    """The whole CLI: the core commands here, then each stage's own (builder/commands.py says how)."""
     common = _spec_args()
     top = argparse.ArgumentParser(
         prog="modelforge", description="Fine-tune with ms-swift, serve with vLLM, from one spec."
     )
     top.add_argument("--version", action="version", version=f"modelforge {__version__}")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    handlers: dict[str, Handler] = {}
+    for register in (
+        _register_core,
+        data.register,
+        doctor_register,
+        engine_commands.register,
+        runs_commands.register,
+        serving_commands.register,
+        demo_register,
+    ):
+        handlers.update(register(sub, common))
+    for name, handler in handlers.items():
+        sub.choices[name].set_defaults(handler=handler)
+    # Every subcommand's --help opens with the one line `modelforge --help` shows for it.
+    for action in sub._choices_actions:
+        command = sub.choices[action.dest]
+        command.description = command.description or action.help
+    return top
+
+
+def _register_core(sub, common: argparse.ArgumentParser) -> dict[str, Handler]:
+    p = sub.add_parser("validate", parents=[common], help="check the spec only")
+
+    p = sub.add_parser("plan", parents=[common], help="show what will run: commands, layout, memory")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
 
     p = sub.add_parser("render", parents=[common], help="write Dockerfiles, compose/ and k8s/ from the spec")
     p.add_argument("-o", "--out", default=None, help="output folder (default: the spec's folder)")
@@ -59,40 +86,6 @@ def parser() -> argparse.ArgumentParser:
         "--check", action="store_true", help="write nothing; exit 1 listing files that differ from a fresh render"
     )
     p.add_argument("--force", action="store_true", help="render even when the plan is infeasible")
-
-    p = sub.add_parser("plan", parents=[common], help="show what will run: commands, layout, memory")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-
-    p = sub.add_parser("validate", parents=[common], help="check the spec only")
-
-    p = sub.add_parser(
-        "demo",
-        help="the whole job on this machine, CPU only: build, train, serve, chat (a tiny model, builder/examples/smoke.yaml)",
-    )
-    p.add_argument("--keep", action="store_true", help="leave the containers and volumes up afterwards")
-
-    p = sub.add_parser(
-        "resolve",
-        parents=[common],
-        help="prove the images' pinned Python stack installs for their target (no GPU, no base image)",
-    )
-    p.add_argument("images", nargs="*", default=[], metavar="IMAGE", help="train and/or serve (default: both)")
-    p.add_argument("--lock-dir", default=None, help="write the resolved pins there (<image>.txt)")
-
-    p = sub.add_parser("build", parents=[common], help="render, then build the images with Docker")
-    p.add_argument(
-        "images",
-        nargs="*",
-        choices=["train", "serve", []],
-        default=[],
-        metavar="IMAGE",
-        help="train and/or serve (default: both)",
-    )
-    p.add_argument("-o", "--out", default=None, help="render/build-context folder (default: the spec's folder)")
-    p.add_argument("--force", action="store_true", help="build even when the plan is infeasible")
-
-    p = sub.add_parser("doctor", parents=[common], help="check this host against the spec: GPUs, driver, disk, Docker")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
 
     p = sub.add_parser("schema", help="print the spec's JSON Schema (editors complete modelforge.yaml with it)")
     p.add_argument("-o", "--out", default=None, help=f"write it to this file (e.g. {SCHEMA_FILE})")
@@ -102,14 +95,24 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("completion", help='print a shell completion script: eval "$(modelforge completion bash)"')
     p.add_argument("shell", choices=["bash", "zsh"], help="bash, or zsh (through bashcompinit)")
+    return {
+        "validate": _validate,
+        "plan": lambda args: _plan(plan_from(args), args.json),
+        "render": lambda args: render_files(plan_from(args), args),
+        "schema": _schema,
+        "completion": lambda args: _print(_completion(parser(), args.shell)),
+    }
 
-    add_data_parser(sub, common)
-    add_after_training_parsers(sub, common)
-    # Every subcommand's --help opens with the one line `modelforge --help` shows for it.
-    for action in sub._choices_actions:
-        command = sub.choices[action.dest]
-        command.description = command.description or action.help
-    return top
+
+def _validate(args: argparse.Namespace) -> int:
+    load_spec(args.file, args.overrides)
+    print(f"{args.file}: valid")
+    return EXIT_OK
+
+
+def _print(text: str) -> int:
+    sys.stdout.write(text)
+    return EXIT_OK
 
 
 def _commands(top: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
@@ -174,114 +177,31 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command under the one exit-code contract (errors.EXIT_*): 0 ok; 1 infeasible plan, problems
+    found or a failed run (PlanError); 2 bad spec, input or usage (SpecError; argparse exits 2 too)."""
     top = parser()
     argv = sys.argv[1:] if argv is None else argv
     unknown = _unknown_command(argv, top)
     if unknown:
         top.print_usage(sys.stderr)
         print_errors([unknown])
-        return 2
+        return EXIT_BAD_INPUT
     args = top.parse_args(argv)
-    if args.command == "schema":
-        return _schema(args)
-    if args.command == "completion":
-        sys.stdout.write(_completion(top, args.shell))
-        return 0
-    if args.command == "demo":
-        return _demo(args)
-    if args.command in AFTER_TRAINING:
-        return run_after_training(args)
     try:
-        if args.command == "data":
-            return run_data(args)
-        spec = load_spec(args.file, args.overrides)
-        if args.command == "validate":
-            print(f"{args.file}: valid")
-            return 0
-        plan = make_plan(spec)
-        if args.command == "plan":
-            return _plan(plan, args.json)
-        if args.command == "build":
-            return _build(plan, args)
-        if args.command == "resolve":
-            return _resolve(plan, args)
-        if args.command == "doctor":
-            return run_doctor(plan, args)
-        return _render(plan, args)
-    except (SpecError, PlanError) as exc:
+        return args.handler(args)
+    except SpecError as exc:
         print_errors(exc.problems)
-        return 2
+        return EXIT_BAD_INPUT
+    except PlanError as exc:
+        print_errors(exc.problems)
+        return EXIT_FAILED
     except KeyboardInterrupt:
-        return 130
+        print("\ninterrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
-def _resolve(plan: Plan, args: argparse.Namespace) -> int:
-    from .resolve import resolve
-
-    status = 0
-    for which in args.images or ["train", "serve"]:
-        print(f"resolving the {which} image's pinned stack for its base image's Python...", flush=True)
-        result = resolve(plan, which)
-        lock = result.pop("lock", "")
-        print(json.dumps(result, indent=2))
-        if args.lock_dir and lock:
-            path = Path(args.lock_dir) / f"{which}.txt"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(
-                f"# `modelforge resolve` for {result['base']} (Python {result['python']}): {args.file}\n" + lock
-            )
-            print(f"wrote {path}")
-        status |= 0 if result["ok"] else 1
-    return status
-
-
-def _demo(args: argparse.Namespace) -> int:
-    from python_on_whales.exceptions import DockerException
-
-    from .demo import run
-
-    try:
-        run(keep=args.keep)
-    except (PlanError, SpecError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except DockerException as exc:
-        print(
-            f"error: docker failed (exit {exc.return_code}): {' '.join(map(str, exc.docker_command[:4]))} ...\n"
-            f"{_output_tail(exc, 20)}",
-            file=sys.stderr,
-        )
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    return 0
-
-
-def _output_tail(exc: Exception, lines: int) -> str:
-    """The last lines a failed docker command printed: where its own error message is."""
-    output = getattr(exc, "stderr", None) or getattr(exc, "stdout", None) or ""
-    return "\n".join(output.strip().splitlines()[-lines:])
-
-
-def _build(plan: Plan, args: argparse.Namespace) -> int:
-    from python_on_whales.exceptions import DockerException
-
-    from .build import IMAGES, build
-
-    args.check = False
-    status = _render(plan, args)
-    if status:
-        return status
-    out = Path(args.out) if args.out else Path(args.file).resolve().parent
-    try:
-        build(plan, out, Path(args.file).resolve().parent, tuple(args.images) or IMAGES)
-    except DockerException as exc:
-        print(f"error: docker build failed (exit {exc.return_code}):\n{_output_tail(exc, 15)}", file=sys.stderr)
-        return 1
-    return 0
-
-
-def _render(plan: Plan, args: argparse.Namespace) -> int:
+def render_files(plan: Plan, args: argparse.Namespace) -> int:
+    """`render` (and `build`'s first step): write the rendered files, or with --check list the stale ones."""
     if not plan.feasible and not args.force:
         print_errors(plan.errors)
         print("refusing to render an infeasible plan (see `modelforge plan`; --force renders anyway)", file=sys.stderr)

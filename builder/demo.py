@@ -8,6 +8,7 @@ the GPU default; only the spec differs.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import secrets
@@ -17,14 +18,15 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import host
-from .build import build
+from .engine import local
+from .engine.build import build
 from .errors import PlanError
 from .load import load_spec
 from .plan import Plan, make_plan
 from .plan.commands import volume_name
 from .render import render_all, write
 from .render.compose import image_ref
+from .term import say
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = Path(__file__).resolve().parent / "examples"  # in the package: `pip install .` brings them
@@ -38,11 +40,11 @@ class Stages:
     seconds: dict[str, float] = field(default_factory=dict)
 
     def run(self, name: str, func, *args, **kwargs):
-        host.say(f"--- {name}")
+        say(f"--- {name}")
         start = time.monotonic()
         result = func(*args, **kwargs)
         self.seconds[name] = round(time.monotonic() - start, 1)
-        host.say(f"    {name}: {self.seconds[name]:.0f} s")
+        say(f"    {name}: {self.seconds[name]:.0f} s")
         return result
 
 
@@ -132,7 +134,7 @@ class Stack:
             except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
                 pass
             if time.monotonic() - last_note > 15:
-                host.say(f"    waiting for {url} ({time.monotonic() - start:.0f} s)")
+                say(f"    waiting for {url} ({time.monotonic() - start:.0f} s)")
                 last_note = time.monotonic()
             time.sleep(2)
         raise PlanError(
@@ -192,11 +194,11 @@ def build_images(
 ) -> Plan:
     """Engine, base image, wheelhouse, render, build: everything up to images on this machine."""
     stages = stages or Stages()
-    stages.run("docker engine", host.ensure_engine)
-    host.ensure_compose()
+    stages.run("docker engine", local.ensure_engine)
+    local.ensure_compose()
     plan = make_plan(load_spec(spec_path, overrides))
-    stages.run("base image", host.ensure_base_image, plan.spec.images.train.base)
-    stages.run("wheelhouse", host.ensure_wheelhouse, out / "wheelhouse", plan.spec.stack.torch)
+    stages.run("base image", local.ensure_base_image, plan.spec.images.train.base)
+    stages.run("wheelhouse", local.ensure_wheelhouse, out / "wheelhouse", plan.spec.stack.torch)
     stages.run("render", write, render_all(plan, spec_path.name), out)
     stages.run("build images", build, plan, out, spec_path.parent)
     return plan
@@ -249,3 +251,33 @@ def _print_summary(summary: dict) -> None:
     for name, seconds in summary["seconds"].items():
         print(f"    {name:<28}{seconds:>7.0f} s")
     print(f"    {'total':<28}{summary['total_seconds']:>7.0f} s")
+
+
+def register(sub, common) -> dict:
+    """`modelforge demo` (builder/commands.py): it reads no spec of the user's, so no -f/--set."""
+    p = sub.add_parser(
+        "demo",
+        help="the whole job on this machine, CPU only: build, train, serve, chat "
+        "(a tiny model, builder/examples/smoke.yaml)",
+    )
+    p.add_argument("--keep", action="store_true", help="leave the containers and volumes up afterwards")
+    return {"demo": _command}
+
+
+def _command(args: argparse.Namespace) -> int:
+    import sys
+
+    from python_on_whales.exceptions import DockerException
+
+    from .engine.commands import output_tail
+
+    try:
+        run(keep=args.keep)
+    except DockerException as exc:
+        print(
+            f"error: docker failed (exit {exc.return_code}): {' '.join(map(str, exc.docker_command[:4]))} ...\n"
+            f"{output_tail(exc, 20)}",
+            file=sys.stderr,
+        )
+        return 1
+    return 0

@@ -20,6 +20,18 @@ class Problem:
         return "".join(c if c.isprintable() else repr(c)[1:-1] for c in f"{where}{field}{self.message}")
 
 
+# The one exit-code contract of every command (README "Exit codes"): builder/cli.py maps errors onto it.
+EXIT_OK = 0
+EXIT_FAILED = 1  # infeasible plan, a check that found problems, a failed run or build (PlanError)
+EXIT_BAD_INPUT = 2  # bad spec, bad data path, bad flags or usage (SpecError, argparse)
+EXIT_INTERRUPTED = 130
+
+
+def usage(message: str) -> Problem:
+    """A bad-usage problem (a flag's value), for SpecError."""
+    return Problem("", message)
+
+
 class SpecError(Exception):
     """Bad input. The CLI prints one line per problem and exits 2."""
 

@@ -21,7 +21,8 @@ from matplotlib import colors
 from matplotlib.image import imread
 from python_on_whales import docker
 
-from builder import demo, host
+from builder import demo
+from builder.engine import local as host
 from builder.load import load_spec
 from tests.conftest import ROOT
 from tests.pty_session import PtySession

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from builder import batch
-from builder.client import Endpoint
 from builder.errors import PlanError
+from builder.serving import batch
+from builder.serving.client import Endpoint
 from tests.conftest import ROOT
 from tests.fake_openai import KEY, MODEL, FakeOpenAI
 

@@ -8,11 +8,11 @@ import math
 
 import pytest
 
-from builder import benchserve
-from builder.client import Endpoint
 from builder.errors import PlanError
 from builder.load import load_spec, validate
 from builder.plan import make_plan
+from builder.serving import bench as benchserve
+from builder.serving.client import Endpoint
 from tests.fake_openai import KEY, MODEL, FakeOpenAI
 
 

@@ -11,7 +11,8 @@ import uuid
 import pytest
 from python_on_whales import docker
 
-from builder import demo, host
+from builder import demo
+from builder.engine import local as host
 from builder.render.compose import image_ref
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -130,7 +131,9 @@ def test_labels_name_the_base_and_the_versions_inside(built_among_secrets):
         assert labels["org.opencontainers.image.base.name"] == getattr(spec.images, which).base
         assert "org.opencontainers.image.base.digest" not in labels  # the smoke base is a local image: no digest
         names = [pin.split("==")[0] for pin in labels["io.modelforge.stack"].split()]
-        assert len(names) == (4 if which == "train" else 2)  # train: torch, ms-swift, deepspeed, transformers
+        stack = spec.stack
+        pinned = [p for p in (stack.torch, stack.ms_swift, stack.deepspeed, stack.transformers, *stack.flash_attn) if p]
+        assert len(names) == (len(pinned) if which == "train" else 2)
         installed = docker.run(
             image, ["-c", probe, *names], entrypoint="python3", remove=True, networks=["none"]
         ).strip()

@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from builder.client import base_url
 from builder.load import validate
+from builder.serving.client import base_url
 from tests.conftest import ROOT
 from tests.fake_openai import KEY, MODEL, FakeOpenAI
 from tests.pty_session import PtySession

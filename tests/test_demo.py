@@ -17,7 +17,7 @@ from python_on_whales import docker
 from python_on_whales.exceptions import DockerException
 
 from builder import demo
-from builder.build import build
+from builder.engine.build import build
 from builder.load import load_spec
 from builder.plan import make_plan
 from builder.render import render_all, write

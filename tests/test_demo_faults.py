@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 from python_on_whales import docker
 
-from builder import demo, monitor
+from builder import demo
 from builder.render.compose import image_ref
+from builder.runs import state as run_state
 from tests.test_demo import http, variant
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -104,7 +105,7 @@ def test_killed_at_a_random_point_resumes_and_finishes(stack, seed):
     # The rule the entrypoint documents, as `modelforge status` applies it to the files left by the kill: the
     # checkpoint last-checkpoint names if complete (ms-swift swaps the link once every rank has saved), else
     # the newest complete one. A kill between trainer_state.json and the swap leaves a newer one unpublished.
-    found, resume_point = monitor.checkpoints(run_dir, str(run_dir))
+    found, resume_point = run_state.checkpoints(run_dir, str(run_dir))
     complete = [c.step for c in found if c.complete]
     half_written = [c.step for c in found if not c.complete]
     link = run_dir / "last-checkpoint"

@@ -13,9 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from builder import monitor
+from builder import term
 from builder.errors import PlanError
 from builder.load import load_spec, validate
+from builder.runs import gpus as run_gpus
+from builder.runs import source as run_source
+from builder.runs import state as run_state
+from builder.runs import status as run_status
 
 FIXTURES = Path(__file__).parent / "fixtures" / "monitor"
 REAL_LOG = FIXTURES / "lora-30-steps.logging.jsonl"  # copied from a real LoRA run of the smoke stack
@@ -50,7 +54,7 @@ def checkpoint(run: Path, step: int, *, complete: bool = True, lora: bool = Fals
     ],
 )
 def test_number(text, value):
-    assert monitor.number(text) == value
+    assert run_state.number(text) == value
 
 
 @pytest.mark.parametrize(
@@ -69,11 +73,11 @@ def test_number(text, value):
     ],
 )
 def test_seconds(text, value):
-    assert monitor.seconds(text) == value
+    assert run_state.seconds(text) == value
 
 
 def test_duration():
-    assert [monitor.duration(v) for v in (None, 0, 9.4, 63, 7205, 90061)] == [
+    assert [term.duration(v) for v in (None, 0, 9.4, 63, 7205, 90061)] == [
         "?",
         "0s",
         "9s",
@@ -81,12 +85,12 @@ def test_duration():
         "2h 00m 05s",
         "1d 1h 1m",
     ]
-    assert monitor.seconds(monitor.duration(7205)) == 7205
+    assert run_state.seconds(term.duration(7205)) == 7205
 
 
 def test_real_logging_jsonl_of_a_finished_run():
-    state = monitor.RunState("run")
-    monitor.parse_logging(REAL_LOG.read_text(), state)
+    state = run_state.RunState("run")
+    run_state.parse_logging(REAL_LOG.read_text(), state)
     assert (state.step, state.max_steps) == (30, 30)
     assert state.finished and state.train_runtime_s == pytest.approx(20.3241)
     assert [p.step for p in state.points] == list(range(1, 31))
@@ -97,8 +101,8 @@ def test_real_logging_jsonl_of_a_finished_run():
 
 
 def test_string_values_resume_eval_and_a_half_written_line():
-    state = monitor.RunState("run")
-    monitor.parse_logging(STRING_LOG.read_text(), state)
+    state = run_state.RunState("run")
+    run_state.parse_logging(STRING_LOG.read_text(), state)
     assert (state.step, state.max_steps) == (20, 40) and not state.finished
     # steps 11-14 were logged twice (resumed from checkpoint-10): the later lines win, no duplicates
     assert [p.step for p in state.points] == list(range(1, 21))
@@ -120,7 +124,7 @@ def test_trainer_state_fallback_without_logging_jsonl(tmp_path):
     (ckpt / "trainer_state.json").write_text(
         json.dumps({"global_step": 20, "max_steps": 20, "log_history": history, "num_input_tokens_seen": 8000})
     )
-    state = monitor.read_run(tmp_path)
+    state = run_state.read_run(tmp_path)
     assert state.source == "trainer_state.json"
     assert (state.step, state.max_steps, state.finished) == (20, 20, True)
     assert len(state.points) == 20 and state.latest.loss == pytest.approx(1.0)
@@ -133,12 +137,12 @@ def test_checkpoints_complete_incomplete_and_the_link(tmp_path):
     checkpoint(tmp_path, 10, deepspeed=True)
     checkpoint(tmp_path, 15, deepspeed=True, complete=False)  # killed mid-save
     (tmp_path / "last-checkpoint").symlink_to("checkpoint-5")
-    state = monitor.read_run(tmp_path, shown_as="/checkpoints/run")
+    state = run_state.read_run(tmp_path, shown_as="/checkpoints/run")
     assert [(c.step, c.complete) for c in state.checkpoints] == [(5, True), (10, True), (15, False)]
     assert state.last_checkpoint.path == "/checkpoints/run/checkpoint-5"  # ms-swift's link is trusted first
     (tmp_path / "last-checkpoint").unlink()
-    assert monitor.read_run(tmp_path).last_checkpoint.step == 10  # else the newest complete one
-    text = monitor.render(monitor.read_run(tmp_path, shown_as="/checkpoints/run"))
+    assert run_state.read_run(tmp_path).last_checkpoint.step == 10  # else the newest complete one
+    text = run_status.render(run_state.read_run(tmp_path, shown_as="/checkpoints/run"))
     assert "checkpoint  /checkpoints/run/checkpoint-10" in text and "15 (incomplete)" in text
 
 
@@ -148,7 +152,7 @@ def test_a_trainer_state_cut_short_is_incomplete_as_the_entrypoint_says(tmp_path
     checkpoint(tmp_path, 10)
     (checkpoint(tmp_path, 20) / "trainer_state.json").write_text('{"global_step": 2')
     (checkpoint(tmp_path, 30) / "trainer_state.json").write_text("")  # created, nothing written yet
-    state = monitor.read_run(tmp_path)
+    state = run_state.read_run(tmp_path)
     assert [(c.step, c.complete) for c in state.checkpoints] == [(10, True), (20, False), (30, False)]
     assert state.last_checkpoint.step == 10
 
@@ -158,19 +162,19 @@ def test_merged_current_or_stale(tmp_path):
     merged = tmp_path / "merged"
     merged.mkdir()
     (merged / "config.json").write_text("{}")
-    (merged / monitor.MERGED_FROM).write_text("/checkpoints/run/checkpoint-10\n")
-    state = monitor.read_run(tmp_path)
+    (merged / run_state.MERGED_FROM).write_text("/checkpoints/run/checkpoint-10\n")
+    state = run_state.read_run(tmp_path)
     assert state.merged_from == "/checkpoints/run/checkpoint-10" and state.merged_current
     checkpoint(tmp_path, 20, lora=True)
-    state = monitor.read_run(tmp_path)
+    state = run_state.read_run(tmp_path)
     assert not state.merged_current
-    assert "merge" in monitor.render(state) and "older than the newest checkpoint" in monitor.render(state)
+    assert "merge" in run_status.render(state) and "older than the newest checkpoint" in run_status.render(state)
 
 
 def test_render_while_running_has_bar_eta_and_numbers(tmp_path):
     shutil.copy(STRING_LOG, tmp_path / "logging.jsonl")
     checkpoint(tmp_path, 10)
-    text = monitor.render(monitor.read_run(tmp_path, shown_as="/checkpoints/run"))
+    text = run_status.render(run_state.read_run(tmp_path, shown_as="/checkpoints/run"))
     assert "[###############---------------] 20/40 steps 50%" in text
     assert "elapsed 50s" in text and "ETA 1m 40s" in text
     assert "loss        2.5" in text and "lr          5.00e-06" in text and "grad norm 1.2" in text
@@ -179,7 +183,7 @@ def test_render_while_running_has_bar_eta_and_numbers(tmp_path):
 
 
 def test_render_before_the_first_log(tmp_path):
-    text = monitor.render(monitor.read_run(tmp_path))
+    text = run_status.render(run_state.read_run(tmp_path))
     assert "no training log yet" in text and "checkpoint  none yet" in text
 
 
@@ -189,9 +193,9 @@ NVIDIA_SMI = """0, NVIDIA H200, 97, 120345, 143771, 612.50, 71
 
 
 def test_nvidia_smi_parsing_and_display(tmp_path):
-    gpus = monitor.parse_nvidia_smi(NVIDIA_SMI)
+    gpus = run_gpus.parse_nvidia_smi(NVIDIA_SMI)
     assert [(g.index, g.util_pct, g.mem_used_mib, g.power_w) for g in gpus] == [(0, 97, 120345, 612.5), (1, 0, 4, None)]
-    text = monitor.render(monitor.read_run(tmp_path), gpus)
+    text = run_status.render(run_state.read_run(tmp_path), gpus)
     assert "gpu 0" in text and "util  97%" in text and "117.5/140.4 GiB" in text and "NVIDIA H200" in text
 
 
@@ -200,9 +204,9 @@ def test_gpu_usage_uses_nvidia_smi_from_path(tmp_path, monkeypatch):
     fake.write_text(f"#!/bin/sh\ncat <<'EOF'\n{NVIDIA_SMI}EOF\n")
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
-    assert [g.index for g in monitor.gpu_usage()] == [0, 1]
+    assert [g.index for g in run_gpus.gpu_usage()] == [0, 1]
     monkeypatch.setenv("PATH", "/nonexistent")
-    assert monitor.gpu_usage() is None
+    assert run_gpus.gpu_usage() is None
 
 
 def test_watch_refreshes_until_the_run_finishes(tmp_path):
@@ -219,7 +223,7 @@ def test_watch_refreshes_until_the_run_finishes(tmp_path):
     writer = threading.Thread(target=train)
     writer.start()
     out = io.StringIO()
-    assert monitor.status(monitor.Target(str(tmp_path)), watch=0.05, stream=out, as_json=True) == 0
+    assert run_status.status(run_source.Target(str(tmp_path)), watch=0.05, stream=out, as_json=True) == 0
     writer.join()
     reports = [json.loads(line) for line in out.getvalue().splitlines()]
     assert len(reports) >= 2 and reports[-1]["finished"] and reports[-1]["step"] == 30
@@ -237,32 +241,32 @@ def test_watch_waits_for_the_run_folder(tmp_path):
         shutil.copy(REAL_LOG, run / "logging.jsonl")
 
     threading.Thread(target=start).start()
-    assert monitor.status(monitor.Target(str(run)), watch=0.05, stream=out) == 0
+    assert run_status.status(run_source.Target(str(run)), watch=0.05, stream=out) == 0
     assert "waiting for the run" in out.getvalue() and "finished in 20s" in out.getvalue()
 
 
 def test_missing_run_folder_is_a_clear_error(tmp_path):
     with pytest.raises(PlanError, match="no run folder"):
-        monitor.status(monitor.Target(str(tmp_path / "nope")), stream=io.StringIO())
+        run_status.status(run_source.Target(str(tmp_path / "nope")), stream=io.StringIO())
 
 
 def test_targets_from_the_spec(tmp_path, root):
     spec = load_spec(root / "examples" / "smoke.yaml", ["name=mf-x"])
-    [target] = monitor.targets([], None, None, spec, root / "examples" / "smoke.yaml")
+    [target] = run_source.targets([], None, None, spec, root / "examples" / "smoke.yaml")
     assert (target.volume, target.path, target.image) == ("mf-x-checkpoints", "run", "modelforge/smoke-train:cpu")
     # a container path from the logs reads the spec's volume
-    [target] = monitor.targets(["/checkpoints/other"], None, None, spec, "x")
+    [target] = run_source.targets(["/checkpoints/other"], None, None, spec, "x")
     assert (target.volume, target.path) == ("mf-x-checkpoints", "other")
-    [target] = monitor.targets(["/checkpoints/run"], "vol", None, spec, "x")
+    [target] = run_source.targets(["/checkpoints/run"], "vol", None, spec, "x")
     assert (target.volume, target.path) == ("vol", "run")
-    [target] = monitor.targets([str(tmp_path)], None, None, spec, "x")
+    [target] = run_source.targets([str(tmp_path)], None, None, spec, "x")
     assert target.volume is None and target.path == str(tmp_path)
     # a bind-mounted checkpoint folder (host_path, relative to compose/ beside the spec)
     spec = validate({"volumes": {"checkpoints": {"mount": "/checkpoints", "host_path": "../ckpt"}}})
-    [target] = monitor.targets([], None, None, spec, tmp_path / "modelforge.yaml")
+    [target] = run_source.targets([], None, None, spec, tmp_path / "modelforge.yaml")
     assert target.volume is None and target.path == str(tmp_path / "ckpt" / "run")
     with pytest.raises(PlanError, match="no RUN_DIR"):
-        monitor.targets([], None, None, None, "missing.yaml")
+        run_source.targets([], None, None, None, "missing.yaml")
 
 
 def test_status_cli_on_a_host_folder(cli, tmp_path):

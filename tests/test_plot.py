@@ -10,8 +10,9 @@ import pytest
 from matplotlib import colors
 from matplotlib.image import imread
 
-from builder import monitor, plot
 from builder.errors import PlanError
+from builder.runs import plot
+from builder.runs import state as run_state
 
 FIXTURES = Path(__file__).parent / "fixtures" / "monitor"
 
@@ -53,8 +54,8 @@ def test_two_runs_overlaid_in_the_png(tmp_path, cli):
 
 def test_plotted_data_is_the_logged_data(tmp_path):
     runs = [
-        monitor.read_run(run_dir(tmp_path, "a", "lora-30-steps.logging.jsonl")),
-        monitor.read_run(run_dir(tmp_path, "b", "resumed-strings.logging.jsonl")),
+        run_state.read_run(run_dir(tmp_path, "a", "lora-30-steps.logging.jsonl")),
+        run_state.read_run(run_dir(tmp_path, "b", "resumed-strings.logging.jsonl")),
     ]
     fig = plot.save(runs, tmp_path / "x.png", title="two runs")
     loss_ax, lr_ax = fig.axes
@@ -74,8 +75,8 @@ def test_same_names_are_told_apart(tmp_path):
     (tmp_path / "x").mkdir()
     (tmp_path / "y").mkdir()
     runs = [
-        monitor.read_run(run_dir(tmp_path / "x", "run", "lora-30-steps.logging.jsonl")),
-        monitor.read_run(run_dir(tmp_path / "y", "run", "lora-30-steps.logging.jsonl")),
+        run_state.read_run(run_dir(tmp_path / "x", "run", "lora-30-steps.logging.jsonl")),
+        run_state.read_run(run_dir(tmp_path / "y", "run", "lora-30-steps.logging.jsonl")),
     ]
     fig = plot.figure(runs)
     labels = [line.get_label() for line in fig.axes[0].get_lines() if not line.get_label().startswith("_")]
@@ -84,4 +85,4 @@ def test_same_names_are_told_apart(tmp_path):
 
 def test_nothing_to_plot(tmp_path):
     with pytest.raises(PlanError, match="nothing to plot"):
-        plot.figure([monitor.read_run(tmp_path)])
+        plot.figure([run_state.read_run(tmp_path)])

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from builder.engine.resolve import resolve
 from builder.load import load_spec
 from builder.plan import make_plan
-from builder.resolve import resolve
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow

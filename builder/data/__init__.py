@@ -16,8 +16,8 @@ from pathlib import Path
 from . import check, convert
 
 
-def add_data_parser(sub, common: argparse.ArgumentParser) -> None:
-    """The `data` command and its actions, under the CLI's subparsers."""
+def register(sub, common: argparse.ArgumentParser) -> dict:
+    """The `data` command and its actions, under the CLI's subparsers (builder/commands.py)."""
     p = sub.add_parser("data", help="check or convert training data")
     actions = p.add_subparsers(dest="data_command", required=True, metavar="ACTION")
     c = actions.add_parser(
@@ -35,6 +35,7 @@ def add_data_parser(sub, common: argparse.ArgumentParser) -> None:
         description="rows in = rows written + rows rejected; each rejection is reported with its line.",
     )
     convert.add_arguments(v)
+    return {"data": run_data}
 
 
 def run_data(args: argparse.Namespace) -> int:

@@ -16,7 +16,7 @@ from ..facts.models import ModelFacts
 from ..spec import Spec
 from . import memory, parallel
 from .cluster import ClusterPlan, multi_node_layout, plan_cluster
-from .commands import serve_argv, serve_env, train_argv, train_env
+from .commands import serve_argv, serve_env, served_name, train_argv, train_env
 
 DS_ORDER = ["none", "zero2", "zero3", "zero2_offload", "zero3_offload"]  # fastest first
 HEADROOM = 0.9  # plan tensors to at most 90% of a GPU's memory ...
@@ -83,7 +83,7 @@ def make_plan(spec: Spec) -> Plan:
     attention = _attention(spec, gpu, errors)
     train = _plan_train(spec, facts, gpu_gib, attention, warnings, errors)
     layout = _plan_layout(spec, facts, gpu_gib, errors)
-    served = spec.model.served_name or spec.model.id.rstrip("/").rsplit("/", 1)[-1]
+    served = served_name(spec)
     serve = ServePlan(serve_argv(spec, layout, served, facts), serve_env(spec), layout, served)
     nodes = plan_cluster(spec, layout, warnings, errors)
     return Plan(spec, facts, gpu_gib, train, serve, nodes, warnings, errors)

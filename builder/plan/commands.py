@@ -25,6 +25,11 @@ def hub_token_env(spec: Spec) -> tuple[str, ...]:
     return SECRET_ENV if pushes or not spec.model.id.startswith("/") else ()
 
 
+def served_name(spec: Spec) -> str:
+    """The name clients put in "model": model.served_name, else the last part of the model id."""
+    return spec.model.served_name or spec.model.id.rstrip("/").rsplit("/", 1)[-1]
+
+
 def volume_name(spec: Spec, key: str) -> str:
     """The name of a spec volume (model_cache, data, checkpoints): the compose volume and the k8s PVC alike."""
     return f"{spec.name}-{key.replace('_', '-')}"

@@ -8,8 +8,6 @@ from pathlib import Path
 from ..plan import Plan
 from . import compose, dockerfiles, k8s, merge_job, scripts
 
-HEADER = "Rendered by ModelForge from {spec_file}; do not edit by hand (make render)."
-
 
 def render_all(plan: Plan, spec_file: str = "modelforge.yaml") -> dict[str, str]:
     files: dict[str, str] = {}

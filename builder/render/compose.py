@@ -12,12 +12,10 @@ from typing import Any
 from ..plan import Plan
 from ..plan.commands import hub_token_env, merge_argv, volume_name
 from ..spec import Spec, VolumeSpec
+from .common import ENTRYPOINT, header
 from .yamltext import dump
 
 STACK_BYTES = 67108864  # 64 MiB: the stack size NVIDIA recommends for PyTorch containers
-ENTRYPOINT = (
-    "/usr/local/bin/modelforge-entrypoint"  # where both Dockerfiles put builder/templates/context/entrypoint.sh
-)
 
 
 def literal(value: str) -> str:
@@ -133,5 +131,4 @@ def render(plan: Plan, spec_file: str) -> dict[str, str]:
         "ports": [f"{spec.serve.bind_address}:7860:7860"],
         "restart": "unless-stopped",
     }
-    header = f"Rendered by ModelForge from {spec_file}; do not edit by hand (make render)."
-    return {"compose/docker-compose.yml": dump(document, header)}
+    return {"compose/docker-compose.yml": dump(document, header(spec_file))}

@@ -13,6 +13,7 @@ import jinja2
 
 from ..plan import Plan
 from ..plan.commands import CONTAINER_HOME, CONTAINER_UID
+from .common import ENTRYPOINT, header
 
 # Inside the package, so a plain `pip install .` renders: dockerfile/ holds the Jinja templates (text only),
 # context/ the files copied verbatim into the build context (builder/render/scripts.py).
@@ -53,6 +54,8 @@ def render(plan: Plan, spec_file: str) -> dict[str, str]:
     mounts = " ".join(_arg(getattr(spec.volumes, key).mount) for key in ("model_cache", "data", "checkpoints"))
     common = dict(
         spec_file=spec_file,
+        header=header(spec_file),
+        entrypoint=ENTRYPOINT,
         torch_spec=_arg(spec.stack.torch),
         torch_index_url=_arg(spec.stack.torch_index_url),
         exclude=_arg(" ".join(spec.stack.exclude_packages)),

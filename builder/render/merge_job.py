@@ -11,6 +11,7 @@ from typing import Any
 
 from ..plan import Plan
 from ..plan.commands import merge_argv
+from .common import header
 from .compose import ENTRYPOINT
 from .k8s.common import container, hub_secrets, meta, pod_meta, pod_security, pod_volumes, scheduling
 from .yamltext import dump
@@ -40,5 +41,4 @@ def job(plan: Plan) -> dict[str, Any]:
 
 
 def render(plan: Plan, spec_file: str) -> dict[str, str]:
-    header = f"Rendered by ModelForge from {spec_file}; do not edit by hand (make render)."
-    return {PATH: dump(job(plan), header)}
+    return {PATH: dump(job(plan), header(spec_file))}

@@ -84,8 +84,8 @@ def test_the_rendered_copy_is_the_source_under_a_header_naming_it():
 @pytest.mark.docker
 @pytest.mark.slow
 def test_the_fix_is_still_needed_by_the_transformers_in_the_image(smoke_images):
-    """In the training image (the CPU smoke build: same Dockerfile, same transformers pin), the real
-    transformers code still hands the varlen function tensors for max_seqlen: the plugin is still needed."""
+    """In the training image (the CPU smoke build: same Dockerfile; its transformers is the one ms-swift resolves,
+    5.19, also verified), the real transformers code still hands the varlen function tensors for max_seqlen."""
     image = image_ref(smoke_images.spec, "train")
     out = docker.run(
         image,

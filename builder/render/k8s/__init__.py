@@ -18,6 +18,7 @@ import json
 from typing import Any
 
 from ...plan import Plan
+from ..common import header as render_header
 from ..yamltext import dump
 from . import download, serve, train
 from .common import VOLUME_KEYS, config_map, labels, literal, pvc, pvc_name
@@ -30,7 +31,7 @@ KUSTOMIZATION = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kusto
 def render(plan: Plan, spec_file: str) -> dict[str, str]:
     spec = plan.spec
     name = spec.name
-    header = f"Rendered by ModelForge from {spec_file}; do not edit by hand (make render)."
+    header = render_header(spec_file)
     namespace = {
         "apiVersion": "v1",
         "kind": "Namespace",

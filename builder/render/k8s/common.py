@@ -18,9 +18,6 @@ VOLUME_KEYS = ("model_cache", "data", "checkpoints")
 COMPLETION_INDEX = "metadata.annotations['batch.kubernetes.io/job-completion-index']"
 KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 VOLCANO_QUEUE_ANNOTATION = "scheduling.volcano.sh/queue-name"
-ENTRYPOINT = (
-    "/usr/local/bin/modelforge-entrypoint"  # the images' ENTRYPOINT (builder/templates/dockerfile/Dockerfile.*.j2)
-)
 
 
 def literal(value: str) -> str:

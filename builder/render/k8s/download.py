@@ -14,9 +14,9 @@ from typing import Any
 
 from ...plan import Plan
 from ...spec import Spec
+from ..common import ENTRYPOINT
 from ..compose import image_ref
 from .common import (
-    ENTRYPOINT,
     hub_secrets,
     literal,
     meta,

@@ -13,8 +13,8 @@ from typing import Any
 
 from ...plan import Plan
 from ...plan.commands import CONTAINER_HOME
-from . import download
-from .common import container, hub_secrets, meta, plain_env, pod_meta, pod_security, pod_volumes, scheduling, secret_env
+from .common import container, hub_secrets, meta, plain_env, pod_volumes, secret_env
+from .pods import pod_spec
 
 SERVE_KEYS = ("model_cache", "checkpoints")
 
@@ -58,15 +58,6 @@ WRITABLE_MOUNTS = ({"name": "tmp", "mountPath": "/tmp"}, {"name": "cache", "moun
 
 def _pod(plan: Plan, main: dict[str, Any], component: str) -> dict[str, Any]:
     spec = plan.spec
-    # The server needs no Kubernetes API token, and no syscalls beyond the runtime's default profile.
-    pod: dict[str, Any] = {
-        "enableServiceLinks": False,
-        "automountServiceAccountToken": False,
-        "securityContext": pod_security(spec, rdma=plan.cluster.serve_nodes > 1),
-    }
-    init = download.wait_init_containers(spec, "serve")
-    if init:
-        pod["initContainers"] = init
     # Read-only root filesystem: what vLLM writes (torch.compile/Triton caches under ~/.cache, /tmp) goes to
     # pod-local emptyDirs; the model comes from the read-only volumes.
     main = {
@@ -76,7 +67,6 @@ def _pod(plan: Plan, main: dict[str, Any], component: str) -> dict[str, Any]:
     }
     main["env"] = [*main.get("env", []), {"name": "TRITON_CACHE_DIR", "value": f"{CONTAINER_HOME}/.cache/triton"}]
     volumes = [*pod_volumes(spec, SERVE_KEYS), *({"name": m["name"], "emptyDir": {}} for m in WRITABLE_MOUNTS)]
-    pod.update(containers=[main], volumes=volumes, **scheduling(spec))
     annotations = None
     if spec.k8s.autoscaling.enabled and component == "serve":  # for a Prometheus that discovers pods by annotation
         annotations = {
@@ -84,7 +74,17 @@ def _pod(plan: Plan, main: dict[str, Any], component: str) -> dict[str, Any]:
             "prometheus.io/port": str(spec.serve.port),
             "prometheus.io/path": "/metrics",
         }
-    return {"metadata": pod_meta(spec, component, annotations), "spec": pod}
+    # The server needs no Kubernetes API token, and no syscalls beyond the runtime's default profile.
+    return pod_spec(
+        plan,
+        component,
+        main,
+        volumes,
+        waits_as="serve",
+        rdma=plan.cluster.serve_nodes > 1,
+        service_account_token=False,
+        annotations=annotations,
+    )
 
 
 def deployment(plan: Plan) -> dict[str, Any]:

@@ -15,11 +15,11 @@ from __future__ import annotations
 from typing import Any
 
 from ...plan import Plan
+from ..common import ENTRYPOINT
 from ..compose import image_ref
 from . import download
 from .common import (
     COMPLETION_INDEX,
-    ENTRYPOINT,
     VOLUME_KEYS,
     container,
     field_env,
@@ -36,6 +36,7 @@ from .common import (
     scheduling,
     security_context,
 )
+from .pods import pod_spec
 
 COORDINATOR = "metadata.annotations['jobset.sigs.k8s.io/coordinator']"  # JobSet spec.coordinator sets it on every pod
 MAX_RESTARTS = 3  # whole-group restarts (JobSet) or restarts per node (PyTorchJob) before the run is failed
@@ -82,17 +83,15 @@ def _container(plan: Plan, name: str, env: list[dict[str, Any]]) -> dict[str, An
 
 
 def _pod(plan: Plan, main: dict[str, Any], restart_policy: str) -> dict[str, Any]:
-    spec = plan.spec
-    pod: dict[str, Any] = {
-        "restartPolicy": restart_policy,
-        "enableServiceLinks": False,
-        "securityContext": pod_security(spec, rdma=plan.cluster.nodes > 1),
-    }
-    init = download.wait_init_containers(spec, "train")
-    if init:
-        pod["initContainers"] = init
-    pod.update(containers=[main], volumes=pod_volumes(spec, VOLUME_KEYS), **scheduling(spec))
-    return {"metadata": pod_meta(spec, "train"), "spec": pod}
+    return pod_spec(
+        plan,
+        "train",
+        main,
+        pod_volumes(plan.spec, VOLUME_KEYS),
+        waits_as="train",
+        rdma=plan.cluster.nodes > 1,
+        restart_policy=restart_policy,
+    )
 
 
 def _job(plan: Plan) -> dict[str, Any]:

@@ -1,11 +1,46 @@
-"""A one-line progress bar on stderr (a redrawn line on a terminal, a line every few seconds otherwise)."""
+"""Terminal output shared by every command: stage messages (say), durations, bars, number formatting, and a
+one-line progress bar on stderr (a redrawn line on a terminal, a line every few seconds otherwise)."""
 
 from __future__ import annotations
 
 import sys
 import time
 
-from .monitor import bar, duration
+
+def say(message: str) -> None:
+    """A stage message, printed at once (builds and the demo run for minutes)."""
+    print(f"[modelforge] {message}", flush=True)
+
+
+def duration(value: float | None) -> str:
+    if value is None:
+        return "?"
+    value = max(int(round(value)), 0)
+    days, rest = divmod(value, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h {minutes}m"
+    if hours:
+        return f"{hours}h {minutes:02d}m {secs:02d}s"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{secs}s"
+
+
+def fmt(value: float | None, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
+        return f"{value:.2e}"
+    return f"{value:.{digits}g}"
+
+
+def bar(fraction: float | None, width: int = 30) -> str:
+    if fraction is None:
+        return "[" + "?" * width + "]"
+    filled = int(round(fraction * width))
+    return "[" + "#" * filled + "-" * (width - filled) + "]"
 
 
 class Progress:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from .errors import PlanError
+from ..errors import PlanError
+from ..plan.commands import served_name
 
 
 @dataclass(frozen=True)
@@ -17,10 +18,6 @@ class Endpoint:
     @property
     def root(self) -> str:
         return self.base_url[: -len("/v1")] if self.base_url.endswith("/v1") else self.base_url
-
-
-def served_name(spec) -> str:
-    return spec.model.served_name or spec.model.id.rstrip("/").rsplit("/", 1)[-1]
 
 
 def base_url(spec) -> str:

@@ -15,16 +15,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from .errors import PlanError
+from ..errors import PlanError
+from ..term import say
+from .resolve import python_for
 
 BASE_IMAGE = "modelforge/debian-base:bookworm"
 BASE_SUITE = "bookworm"
-BASE_PYTHON = "3.11"  # Debian bookworm's python3: the wheelhouse must match it
+DEMO_PYTHON = python_for(BASE_SUITE)  # the demo base's python3 (Debian bookworm: 3.11): the wheelhouse must match it
 DOCKERD_LOG = Path("/tmp/modelforge-dockerd.log")
-
-
-def say(message: str) -> None:
-    print(f"[modelforge] {message}", flush=True)
 
 
 def _engine_answers() -> bool:
@@ -132,7 +130,7 @@ def ensure_wheelhouse(folder: Path, requirement: str) -> None:
     version = requirement.split("==")[1] if "==" in requirement else ""
     if any(folder.glob(f"{name}-{version}*.whl")):
         return
-    say(f"fetching {requirement} for Python {BASE_PYTHON} into {folder}")
+    say(f"fetching {requirement} for Python {DEMO_PYTHON} into {folder}")
     base = [
         sys.executable,
         "-m",
@@ -141,7 +139,7 @@ def ensure_wheelhouse(folder: Path, requirement: str) -> None:
         "--no-deps",
         "--only-binary=:all:",
         "--python-version",
-        BASE_PYTHON,
+        DEMO_PYTHON,
         "--platform",
         "manylinux_2_28_x86_64",
         "-d",
@@ -153,5 +151,5 @@ def ensure_wheelhouse(folder: Path, requirement: str) -> None:
         if subprocess.run(base + extra, capture_output=True).returncode == 0:
             return
     raise PlanError(
-        [f"cannot find a wheel for {requirement} (Python {BASE_PYTHON}, manylinux x86_64): put one in {folder}"]
+        [f"cannot find a wheel for {requirement} (Python {DEMO_PYTHON}, manylinux x86_64): put one in {folder}"]
     )

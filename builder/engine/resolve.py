@@ -18,11 +18,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from .errors import PlanError
-from .plan import Plan
+from ..errors import PlanError
+from ..plan import Plan
 
 # CPython of the base image's distribution: what `apt-get install python3` gives there.
-BASE_PYTHON = {"ubuntu24.04": "3.12", "ubuntu22.04": "3.10", "bookworm": "3.11", "trixie": "3.13"}
+PYTHON_OF_BASE = {"ubuntu24.04": "3.12", "ubuntu22.04": "3.10", "bookworm": "3.11", "trixie": "3.13"}
 NOTABLE = (
     "torch",
     "vllm",
@@ -46,7 +46,7 @@ NOTABLE = (
 
 
 def python_for(base_image: str) -> str:
-    for key, version in BASE_PYTHON.items():
+    for key, version in PYTHON_OF_BASE.items():
         if key in base_image:
             return version
     return f"{sys.version_info.major}.{sys.version_info.minor}"

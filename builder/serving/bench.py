@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import PlanError
 from .client import Endpoint, client
-from .errors import PlanError
 
 PERCENTILES = (50, 90, 99)
 METRICS = ("ttft", "tpot", "itl", "e2el")
@@ -99,7 +99,7 @@ def _volume_source(spec, key: str, spec_dir: Path) -> str:
 def docker_command(
     spec, plan, ep: Endpoint, load: Load, results: Path, spec_dir: Path, tokenizer: str | None
 ) -> list[str]:
-    from .render.compose import image_ref
+    from ..render.compose import image_ref
 
     port = ep.root.rsplit(":", 1)[-1].split("/")[0]
     host = ep.root.split("://", 1)[-1].rsplit(":", 1)[0]

@@ -13,15 +13,12 @@ import subprocess
 import time
 from pathlib import Path
 
-from .errors import PlanError
-from .plan import Plan
-from .render.compose import image_ref
+from ..errors import PlanError
+from ..plan import Plan
+from ..render.compose import image_ref
+from ..term import say
 
 IMAGES = ("train", "serve")
-
-
-def say(message: str) -> None:
-    print(f"[modelforge] {message}", flush=True)
 
 
 def prepare_context(plan: Plan, context: Path, spec_dir: Path) -> dict[str, str]:

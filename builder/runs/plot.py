@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import PlanError
-from .monitor import RunState
+from ..errors import PlanError
+from .state import RunState
 
 SIZE_IN = (9.0, 6.5)
 DPI = 100

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import PlanError
+from ..term import Progress
 from .client import Endpoint, client, explain
-from .errors import PlanError
-from .progress import Progress
 
 REQUEST_KEYS = ("query", "system", "messages")
 

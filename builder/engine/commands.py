@@ -1,0 +1,81 @@
+"""`modelforge build` and `modelforge resolve`: the images, built with Docker or their pins resolved without it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ..commands import Handler, plan_from
+from ..errors import EXIT_FAILED, EXIT_OK
+
+
+def register(sub, common: argparse.ArgumentParser) -> dict[str, Handler]:
+    p = sub.add_parser("build", parents=[common], help="render, then build the images with Docker")
+    p.add_argument(
+        "images",
+        nargs="*",
+        choices=["train", "serve", []],
+        default=[],
+        metavar="IMAGE",
+        help="train and/or serve (default: both)",
+    )
+    p.add_argument("-o", "--out", default=None, help="render/build-context folder (default: the spec's folder)")
+    p.add_argument("--force", action="store_true", help="build even when the plan is infeasible")
+
+    p = sub.add_parser(
+        "resolve",
+        parents=[common],
+        help="prove the images' pinned Python stack installs for their target (no GPU, no base image)",
+    )
+    p.add_argument("images", nargs="*", default=[], metavar="IMAGE", help="train and/or serve (default: both)")
+    p.add_argument("--lock-dir", default=None, help="write the resolved pins there (<image>.txt)")
+    return {"build": _build, "resolve": _resolve}
+
+
+def output_tail(exc: Exception, lines: int) -> str:
+    """The last lines a failed docker command printed: where its own error message is."""
+    output = getattr(exc, "stderr", None) or getattr(exc, "stdout", None) or ""
+    return "\n".join(output.strip().splitlines()[-lines:])
+
+
+def _build(args: argparse.Namespace) -> int:
+    from python_on_whales.exceptions import DockerException
+
+    from ..cli import render_files
+    from .build import IMAGES, build
+
+    plan = plan_from(args)
+    args.check = False
+    status = render_files(plan, args)
+    if status:
+        return status
+    out = Path(args.out) if args.out else Path(args.file).resolve().parent
+    try:
+        build(plan, out, Path(args.file).resolve().parent, tuple(args.images) or IMAGES)
+    except DockerException as exc:
+        print(f"error: docker build failed (exit {exc.return_code}):\n{output_tail(exc, 15)}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _resolve(args: argparse.Namespace) -> int:
+    from .resolve import resolve
+
+    plan = plan_from(args)
+    status = EXIT_OK
+    for which in args.images or ["train", "serve"]:
+        print(f"resolving the {which} image's pinned stack for its base image's Python...", flush=True)
+        result = resolve(plan, which)
+        lock = result.pop("lock", "")
+        print(json.dumps(result, indent=2))
+        if args.lock_dir and lock:
+            path = Path(args.lock_dir) / f"{which}.txt"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(
+                f"# `modelforge resolve` for {result['base']} (Python {result['python']}): {args.file}\n" + lock
+            )
+            print(f"wrote {path}")
+        status |= EXIT_OK if result["ok"] else EXIT_FAILED
+    return status
