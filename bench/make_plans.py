@@ -50,7 +50,7 @@ LEVERS = {
     "mbs2": SEED + ["train.per_device_batch_size=2", "train.gradient_accumulation_steps=2"],
     "mbs4": SEED + ["train.per_device_batch_size=4", "train.gradient_accumulation_steps=1"],
     "nogc": SEED + ["train.gradient_checkpointing=false"],
-    "sdpa": SEED + ["train.extra_args.attn_impl=sdpa"],
+    "sdpa": SEED + ["train.attn_impl=sdpa"],
     "nogc-mbs2": SEED
     + ["train.gradient_checkpointing=false", "train.per_device_batch_size=2", "train.gradient_accumulation_steps=2"],
     "nogc-mbs4": SEED

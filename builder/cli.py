@@ -251,6 +251,7 @@ def plan_dict(plan: Plan) -> dict:
             "attn_impl": t.attention.impl,
             "packing": t.attention.packing,
             "attention_reason": t.attention.reason,
+            "defaults_applied": t.defaults_applied,
             "micro_batch": t.micro_batch,
             "grad_accum": t.grad_accum,
             "tokens_per_step": t.tokens_per_step,
@@ -317,14 +318,19 @@ def _plan(plan: Plan, as_json: bool) -> int:
             f"          {_count(m['total_params'])} params, {_count(m['active_params'])} active ({m['source']})"
         )
     hw = data["hardware"]
-    lines.append(f"hardware  {hw['gpus']} x {hw['gpu']} ({hw['gpu_memory_gib']:.0f} GiB each)")
+    lines.append(
+        f"hardware  {hw['gpus']} x {hw['gpu']} ({hw['gpu_memory_gib']:.0f} GiB each)"
+        if hw["gpus"]
+        else "hardware  CPU only (hardware.gpus 0)"
+    )
     lines += [
         "",
         "TRAIN",
         f"  deepspeed   {t['deepspeed']} ({t['deepspeed_reason']})",
         f"  attention   {t['attn_impl']}{' + packing' if t['packing'] else ''} ({t['attention_reason']})",
-        f"  batch       {t['micro_batch']} per GPU x {t['grad_accum']} accumulated x {max(hw['gpus'], 1)} GPU(s)"
-        f"{f' x {plan.spec.k8s.nodes} nodes' if plan.spec.k8s.nodes > 1 else ''}: "
+        f"  batch       {t['micro_batch']} per {'GPU' if hw['gpus'] else 'process'} x {t['grad_accum']} accumulated x "
+        + (f"{hw['gpus']} GPU(s)" if hw["gpus"] else "1 CPU process")
+        + f"{f' x {plan.spec.k8s.nodes} nodes' if plan.spec.k8s.nodes > 1 else ''}: "
         + (
             f"each optimizer step holds ~{t['tokens_per_step']:,} tokens (packed rows of "
             f"{plan.spec.train.max_length}; more per step and fewer steps than unpacked rows: "
@@ -334,13 +340,20 @@ def _plan(plan: Plan, as_json: bool) -> int:
             f"{plan.spec.train.max_length}, padding not counted)"
         ),
     ]
-    if t["gpu_mem_gib"] is not None:
+    if t["gpu_mem_gib"] is not None and not hw["gpus"]:
+        lines.append(
+            f"  memory      ~{t['host_mem_gib']:.1f} GiB of host RAM = {t['model_states_gib']:.1f} model states "
+            f"+ {t['activations_gib']:.1f} activations (CPU run)   one checkpoint {_size(t['checkpoint_gib'])}"
+        )
+    elif t["gpu_mem_gib"] is not None:
         lines.append(
             f"  per GPU     {t['gpu_mem_gib']:.1f} GiB peak = {t['model_states_gib']:.1f} model states "
             f"+ {t['activations_gib']:.1f} activations + CUDA context; "
             f"{t['device_mem_gib']:.1f} with the caching allocator's reserve"
         )
         lines.append(f"  host RAM    {t['host_mem_gib']:.0f} GiB   one checkpoint {_size(t['checkpoint_gib'])}")
+    for applied in t["defaults_applied"]:
+        lines.append(f"  default     {applied}")
     lines.append(f"  output      {t['output_dir']}")
     lines.append("  env         " + " ".join(f"{k}={shlex.quote(v)}" for k, v in t["env"].items()))
     lines.append("  command     " + t["command_line"])

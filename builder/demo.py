@@ -196,7 +196,10 @@ def build_images(
     stages = stages or Stages()
     stages.run("docker engine", local.ensure_engine)
     local.ensure_compose()
-    plan = make_plan(load_spec(spec_path, overrides))
+    # Wherever the package lives (a checkout or site-packages): the wheelhouse this function fills and the
+    # demo's data folder, as absolute paths; the caller's overrides come after and win.
+    where = (f"build.pip_find_links=[{out / 'wheelhouse'}]", f"volumes.data.host_path={EXAMPLES / 'data'}")
+    plan = make_plan(load_spec(spec_path, (*where, *overrides)))
     stages.run("base image", local.ensure_base_image, plan.spec.images.train.base)
     stages.run("wheelhouse", local.ensure_wheelhouse, out / "wheelhouse", plan.spec.stack.torch)
     stages.run("render", write, render_all(plan, spec_path.name), out)

@@ -269,6 +269,10 @@ def _is_union_tag(part: Any) -> bool:
 
 
 def _nearest_source(dotted: str, sources: dict[str, str], default_source: str) -> str:
+    # A problem found on a whole mapping (e.g. extra_args) after a --set of one of its keys: that --set.
+    overrides = [src for key, src in sources.items() if key.startswith(dotted + ".") and src.startswith("--set")]
+    if overrides:
+        return overrides[-1]
     parts = dotted.split(".")
     while parts:
         found = sources.get(".".join(parts))

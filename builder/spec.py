@@ -8,6 +8,7 @@ are held to strict patterns, because a newline there would be a new instruction.
 
 from __future__ import annotations
 
+import difflib
 import re
 from typing import Annotated, Any, Literal
 
@@ -74,6 +75,65 @@ def _check_extra_args(args: dict[str, Any]) -> dict[str, Any]:
     return args
 
 
+# Flags the planner sets: in extra_args they would replace a planned value without a re-check (issue 17),
+# so they are refused, naming the spec key that owns each. A key with an empty owner is fixed by design.
+PLANNED_TRAIN_FLAGS = {
+    "model": "model.id", "model_type": "model.model_type", "template": "model.template",
+    "tuner_type": "train.tuner", "train_type": "train.tuner (ms-swift 4 renamed --train_type to --tuner_type)",
+    "torch_dtype": "train.torch_dtype", "deepspeed": "train.deepspeed", "dataset": "train.dataset",
+    "max_length": "train.max_length", "per_device_train_batch_size": "train.per_device_batch_size",
+    "gradient_accumulation_steps": "train.gradient_accumulation_steps or train.tokens_per_step",
+    "learning_rate": "train.learning_rate", "num_train_epochs": "train.epochs", "max_steps": "train.max_steps",
+    "gradient_checkpointing": "train.gradient_checkpointing", "attn_impl": "train.attn_impl",
+    "packing": "train.packing", "padding_free": "train.packing", "save_steps": "train.save_steps",
+    "save_total_limit": "train.save_total_limit", "logging_steps": "train.logging_steps",
+    "dataloader_num_workers": "train.dataloader_num_workers", "lora_rank": "train.lora_rank",
+    "lora_alpha": "train.lora_alpha", "output_dir": "volumes.checkpoints.mount and train.run_name",
+    "logging_dir": "", "add_version": "", "check_model": "", "external_plugins": "",
+}  # fmt: skip
+PLANNED_SERVE_FLAGS = {
+    "tensor_parallel_size": "serve.tensor_parallel", "tp": "serve.tensor_parallel",
+    "pipeline_parallel_size": "serve.pipeline_parallel", "pp": "serve.pipeline_parallel",
+    "data_parallel_size": "serve.data_parallel", "dp": "serve.data_parallel",
+    "enable_expert_parallel": "serve.expert_parallel", "max_model_len": "serve.max_model_len",
+    "gpu_memory_utilization": "serve.gpu_memory_utilization", "max_num_seqs": "serve.max_num_seqs",
+    "dtype": "serve.dtype", "reasoning_parser": "serve.reasoning_parser", "port": "serve.port",
+    "served_model_name": "model.served_name", "host": "", "model": "model.id",
+}  # fmt: skip
+
+
+def _no_planned_flags(args: dict[str, Any], planned: dict[str, str], section: str) -> dict[str, Any]:
+    for name in args:
+        owner = planned.get(name.replace("-", "_"))
+        if owner is None:
+            continue
+        if owner:
+            raise ValueError(
+                f"--{name} is planned from {owner}: set that instead, so the plan checks it (memory, layout)"
+            )
+        raise ValueError(f"--{name} is set by ModelForge itself and cannot be overridden in {section}.extra_args")
+    return args
+
+
+# ms-swift's dataset syntax: [HF::|MS::]id_or_path[:subset][#N], N the rows to take (a positive integer).
+_DATASET_ROWS = re.compile(r"#(.*)$")
+_LOCAL_FILE = re.compile(r"\.(jsonl|json|csv|txt|parquet|arrow)(#.*)?$", re.IGNORECASE)
+
+
+def _dataset_entry(entry: str) -> None:
+    rows = _DATASET_ROWS.search(entry)
+    if rows and not re.fullmatch(r"[1-9][0-9]*", rows.group(1)):
+        raise ValueError(f"dataset entry {entry!r}: '#{rows.group(1)}' must be a positive number of rows, like #1000")
+    path = re.sub(r"^(HF|MS|hf|ms)::", "", entry)
+    if not path.startswith("/") and (path.startswith(("./", "../", "~")) or _LOCAL_FILE.search(path)):
+        name = path.split("#")[0].rstrip("/").rsplit("/", 1)[-1]
+        raise ValueError(
+            f"dataset entry {entry!r} is a relative path, which does not exist inside the container (its workdir is "
+            f"/workspace): use the container path under the data volume, e.g. /data/{name} (volumes.data.mount; "
+            "compose binds volumes.data.host_path there)"
+        )
+
+
 class Strict(BaseModel):
     """Unknown keys are errors (with a 'did you mean'), never silently dropped."""
 
@@ -107,6 +167,18 @@ class ModelSpec(Strict):
 class HardwareSpec(Strict):
     gpus: int = Field(5, ge=0, le=1024, description="GPUs per node; 0 = CPU only (smoke runs)")
     gpu: str = Field("H200", description="GPU model name, e.g. H200, H100-80GB, A100-80GB, L40S, RTX4090")
+
+    @field_validator("gpu")
+    @classmethod
+    def _known_gpu(cls, value: str) -> str:
+        from .facts import gpus  # the table of GPUs the planner knows (facts/gpus.py)
+
+        if gpus.lookup(value) is None:
+            close = difflib.get_close_matches(value.upper(), list(gpus.GPUS), n=1, cutoff=0.5)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ValueError(f"unknown GPU {value!r}; {hint}known: {', '.join(gpus.GPUS)}")
+        return value
+
     host_memory_gib: float | None = Field(None, gt=0, description="Host RAM, when known (offload planning)")
     disk_free_gib: float | None = Field(None, gt=0, description="Free disk on the checkpoint volume, when known")
 
@@ -161,11 +233,14 @@ class TrainSpec(Strict):
         for item in value:
             if not item.strip() or any(c in item for c in "\n\r\x00"):
                 raise ValueError(f"dataset entry {item!r} is blank or holds a control character")
+            _dataset_entry(item)
         return value
 
     _env_ok = field_validator("env")(classmethod(lambda cls, v: _no_secrets_in_env(v)))
 
-    _args_ok = field_validator("extra_args")(classmethod(lambda cls, v: _check_extra_args(v)))
+    _args_ok = field_validator("extra_args")(
+        classmethod(lambda cls, v: _no_planned_flags(_check_extra_args(v), PLANNED_TRAIN_FLAGS, "train"))
+    )
 
 
 class ServeSpec(Strict):
@@ -190,7 +265,9 @@ class ServeSpec(Strict):
     env: dict[EnvName, str] = Field(default_factory=dict, description="Extra environment for the server (no secrets)")
 
     _env_ok = field_validator("env")(classmethod(lambda cls, v: _no_secrets_in_env(v)))
-    _args_ok = field_validator("extra_args")(classmethod(lambda cls, v: _check_extra_args(v)))
+    _args_ok = field_validator("extra_args")(
+        classmethod(lambda cls, v: _no_planned_flags(_check_extra_args(v), PLANNED_SERVE_FLAGS, "serve"))
+    )
 
     @field_validator("tensor_parallel", "data_parallel")
     @classmethod

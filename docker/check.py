@@ -991,9 +991,21 @@ def check_hub(text: str, hub: str, *, offline: bool = False, timeout: float = 3.
     return rep
 
 
+def unchecked(f: FileReport) -> bool:
+    """Not looked at: a path skipped here, or a hub name the hub did not confirm (offline, unreachable, odd answer).
+    Such a target is never reported clean; --strict fails on it."""
+    return f.kind == "skipped" or (
+        f.kind == "hub" and (f.hub or {}).get("status") in ("unreachable", "unknown", "skipped")
+    )
+
+
 class Report:
-    def __init__(self, files: list[FileReport], notes: list[str]):
-        self.files, self.notes = files, notes
+    def __init__(self, files: list[FileReport], notes: list[str], strict: bool = False):
+        self.files, self.notes, self.strict = files, notes, strict
+
+    @property
+    def unchecked(self) -> int:
+        return sum(1 for f in self.files if unchecked(f))
 
     @property
     def problems(self) -> int:
@@ -1005,12 +1017,13 @@ class Report:
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.problems else 0
+        return 1 if self.problems or (self.strict and self.unchecked) else 0
 
     def to_dict(self) -> dict:
         return {
-            "ok": not self.problems,
+            "ok": not self.problems and not (self.strict and self.unchecked),
             "problems": self.problems,
+            "unchecked": self.unchecked,
             "warnings": self.warnings,
             "rows": sum(f.rows for f in self.files),
             "bad_rows": sum(f.bad_rows for f in self.files),
@@ -1027,13 +1040,18 @@ class Report:
         what = [f"{_n(len(files), 'file')} ({_n(sum(f.rows for f in files), 'row')})"] if files else []
         what += [_n(hubs, "hub dataset")] if hubs else []
         verdict = _n(self.problems, "problem") if self.problems else "clean"
+        if self.unchecked:  # never "clean" for what was not looked at
+            rest = len(self.files) - self.unchecked
+            verdict = f"{self.unchecked:,} unchecked" + (f", {verdict} in the other {rest:,}" if rest else "")
+            if self.strict:
+                verdict += " (--strict: unchecked fails)"
         if self.warnings:
             verdict += f", {_n(self.warnings, 'warning')}"
         bad_rows = sum(f.bad_rows for f in files)
         if bad_rows:
             verdict += f"; rows with problems: {bad_rows:,} of {sum(f.rows for f in files):,}"
         lines += self.notes
-        lines.append(f"checked {' and '.join(what) or 'nothing'}: {verdict}")
+        lines.append(f"{'looked at' if self.unchecked else 'checked'} {' and '.join(what) or 'nothing'}: {verdict}")
         return "\n".join(lines)
 
 
@@ -1151,7 +1169,7 @@ def check_targets(
             rep = check_file(path, strict=strict, max_issues=max_issues, progress=progress, count_tokens=counter)
             rep.sample = sample
             reports.append(rep)
-    return Report(reports, notes), []
+    return Report(reports, notes, strict=strict), []
 
 
 def datasets_from_command(argv: list[str]) -> tuple[list[str], str | None]:

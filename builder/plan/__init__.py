@@ -6,7 +6,8 @@ environment, the parallel layout and the memory estimates. Renderers only read i
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 
 from ..errors import PlanError
 from ..facts import gpus as gpu_table
@@ -37,6 +38,7 @@ class TrainPlan:
     grad_accum: int
     attention: Attention
     tokens_per_step: int  # at most (without packing) / about (with packing) per optimizer step, all GPUs
+    defaults_applied: list[str] = field(default_factory=list)  # tuner defaults the spec did not set
 
 
 @dataclass(frozen=True)
@@ -216,14 +218,31 @@ def _plan_train(
             stage = "zero3_offload"
             est = estimates[stage]
             reason = "nothing fits"
+            gpu_ok = _fits_gpu(est, gpu_gib)
+            levers = (  # name what changes the limiting figure: offload host RAM does not shrink with max_length
+                f"host RAM limits it (hardware.host_memory_gib {host:.0f}): add host RAM, spread it over more nodes "
+                "(k8s.nodes: offload RAM is per node), add GPUs so a stage without offload fits, or use train.tuner=lora"
+                if gpu_ok
+                else "GPU memory limits it: lower train.max_length or per_device_batch_size, use train.tuner=lora, "
+                "or add GPUs"
+            )
             errors.append(
                 f"training does not fit on {gpus} x {spec.hardware.gpu}"
                 f"{f' x {spec.k8s.nodes} nodes' if spec.k8s.nodes > 1 else ''}: even zero3_offload needs "
-                f"{est.gpu_peak_gib:.1f} GiB per GPU and {est.host_gib:.0f} GiB host RAM; "
-                "lower train.max_length or per_device_batch_size, use train.tuner=lora, or add GPUs"
+                f"{est.gpu_peak_gib:.1f} GiB per GPU and {est.host_gib:.0f} GiB host RAM; {levers}"
             )
     chosen = estimates.get(stage)
+    if gpus == 0 and chosen:  # a CPU run holds everything in host RAM: say so, not "per GPU"
+        chosen = replace(chosen, host_gib=chosen.model_states_gib + chosen.activations_gib, gpu_peak_gib=0.0,
+                         reserve_gib=0.0)  # fmt: skip
+        if host is not None and chosen.host_gib > host * HEADROOM:
+            errors.append(
+                f"the CPU run needs ~{chosen.host_gib:.0f} GiB of host RAM, hardware.host_memory_gib is {host:.0f}: "
+                "lower train.max_length, use train.tuner=lora, or train on GPUs"
+            )
     ckpt = memory.checkpoint_gib(m, lora_rank=lora_rank) if m else None
+    if ckpt:
+        _check_volumes(spec, m, ckpt, errors)
     if ckpt and spec.hardware.disk_free_gib is not None:
         need = ckpt * (t.save_total_limit + 1)  # the next one is written before the oldest is rotated out
         if need > spec.hardware.disk_free_gib:
@@ -233,11 +252,18 @@ def _plan_train(
             )
     if chosen and host is None and chosen.host_gib > 64:
         warnings.append(
-            f"{stage} needs ~{chosen.host_gib:.0f} GiB of host RAM; set hardware.host_memory_gib to check it"
+            f"{stage if gpus else 'the CPU run'} needs ~{chosen.host_gib:.0f} GiB of host RAM; "
+            "set hardware.host_memory_gib to check it"
         )
     tokens_per_step = t.max_length * micro_batch * grad_accum * max(gpus, 1) * spec.k8s.nodes
+    learning_rate, defaults_applied = _tuner_defaults(spec)
+    if t.extra_args:
+        warnings.append(
+            "train.extra_args passes " + ", ".join(f"--{k}" for k in t.extra_args) + " to swift sft unchecked "
+            "(the plan does not model them)"
+        )
     return TrainPlan(
-        argv=train_argv(spec, stage, output_dir, m, micro_batch, grad_accum, attention),
+        argv=train_argv(spec, stage, output_dir, m, micro_batch, grad_accum, attention, learning_rate),
         env=train_env(spec, int(ckpt * memory.GIB) if ckpt else None),
         output_dir=output_dir,
         deepspeed=stage,
@@ -249,7 +275,58 @@ def _plan_train(
         grad_accum=grad_accum,
         attention=attention,
         tokens_per_step=tokens_per_step,
+        defaults_applied=defaults_applied,
     )
+
+
+_UNITS = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50,
+          "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "": 1}  # fmt: skip
+
+
+def quantity_gib(size: str) -> float:
+    """A Kubernetes quantity (the spec's volume sizes: '1500Gi', '2T') in GiB."""
+    number, unit = re.fullmatch(r"([0-9.]+)([A-Za-z]*)", size).groups()  # type: ignore[union-attr]
+    return float(number) * _UNITS[unit] / 2**30
+
+
+def _check_volumes(spec: Spec, m: ModelFacts | None, ckpt: float, errors: list[str]) -> None:
+    """Each volume's size (the PVC k8s gets) against what the plan will write there."""
+    t = spec.train
+    needs = {"checkpoints": (ckpt * (t.save_total_limit + 1), f"{t.save_total_limit}+1 checkpoints x {ckpt:.0f} GiB")}
+    if m is not None:  # the base model's weights in the hub cache (bf16)
+        needs["model_cache"] = (
+            m.total_params * 2 / memory.GIB,
+            f"the base model's {m.total_params / 1e9:.1f}B bf16 weights",
+        )
+    for key, (need, what) in needs.items():
+        size = getattr(spec.volumes, key).size
+        if quantity_gib(size) < need:
+            lever = " or lower train.save_total_limit" if key == "checkpoints" else ""
+            errors.append(
+                f"volumes.{key}.size {size} is less than the ~{need:.0f} GiB the run writes there ({what}): "
+                f"raise volumes.{key}.size{lever}"
+            )
+
+
+# A tuner's usual defaults where the spec does not set the value (ms-swift 4.6, Command-line-parameters.md:
+# learning_rate 1e-5 for full fine-tuning, 1e-4 for LoRA).
+TUNER_DEFAULTS = {"full": {"learning_rate": 1e-5}, "lora": {"learning_rate": 1e-4}}
+
+
+def _tuner_defaults(spec: Spec) -> tuple[float, list[str]]:
+    t = spec.train
+    if "learning_rate" in t.model_fields_set:
+        usual = TUNER_DEFAULTS[t.tuner]["learning_rate"]
+        if not usual / 5 <= t.learning_rate <= usual * 5:
+            return t.learning_rate, [
+                f"learning_rate {t.learning_rate:g} is the spec's; {t.tuner} usually takes {usual:g} (check it)"
+            ]
+        return t.learning_rate, []
+    lr = TUNER_DEFAULTS[t.tuner]["learning_rate"]
+    applied = (
+        [] if lr == t.learning_rate else [f"learning_rate {lr:g} ({t.tuner}'s usual; train.learning_rate sets it)"]
+    )
+    return lr, applied
 
 
 def _fits_gpu(est: memory.TrainMemory, gpu_gib: float) -> bool:

@@ -84,7 +84,14 @@ def _cache_env(spec: Spec) -> dict[str, str]:
 
 
 def train_argv(
-    spec: Spec, deepspeed: str, output_dir: str, m: ModelFacts | None, micro_batch: int, grad_accum: int, attention: Any
+    spec: Spec,
+    deepspeed: str,
+    output_dir: str,
+    m: ModelFacts | None,
+    micro_batch: int,
+    grad_accum: int,
+    attention: Any,
+    learning_rate: float,
 ) -> list[str]:
     t = spec.train
     names = swift_names(spec.model.id, m.arch if m else None)
@@ -99,7 +106,7 @@ def train_argv(
         "max_length": t.max_length,
         "per_device_train_batch_size": micro_batch,
         "gradient_accumulation_steps": grad_accum,
-        "learning_rate": t.learning_rate,
+        "learning_rate": learning_rate,
         "num_train_epochs": t.epochs,
         "max_steps": t.max_steps,
         "gradient_checkpointing": t.gradient_checkpointing,

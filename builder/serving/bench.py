@@ -294,6 +294,13 @@ def run_builtin(ep: Endpoint, load: Load, results: Path, log=print) -> list[dict
         for thread in threads:
             thread.join()
         spent = time.perf_counter() - start
+        if not outcomes:  # nothing was measured: say why instead of a table of zeros
+            raise PlanError(
+                [
+                    f"no request at rate {rate} got an answer from {ep.base_url} ({len(errors)} failed; first: "
+                    f"{errors[0] if errors else 'none sent'}): is the server up (make serve), and --url right?"
+                ]
+            )
         out_tokens = sum(o["tokens"] for o in outcomes)
         in_tokens = sum(o["prompt_tokens"] for o in outcomes)
         result: dict[str, Any] = {

@@ -26,6 +26,8 @@ BIG_MOE = {
     "model": {"id": "Qwen/Qwen3-235B-A22B"},
     "hardware": {"gpus": 4, "gpu": "A100-80GB"},
     "train": {"tuner": "lora"},
+    # 235B bf16 weights are ~438 GiB: the default 300Gi model cache is refused by the planner (issue 17).
+    "volumes": {"model_cache": {"mount": "/models", "size": "600Gi"}},
 }
 
 SCENARIOS = {
