@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 
 from ..errors import PlanError
 from ..facts import gpus as gpu_table
-from ..facts import kernels
+from ..facts import hub_config, kernels
 from ..facts import models as model_table
 from ..facts.models import ModelFacts
 from ..spec import Spec
@@ -75,7 +75,7 @@ class Plan:
 def make_plan(spec: Spec) -> Plan:
     warnings: list[str] = []
     errors: list[str] = []
-    facts = _model_facts(spec, warnings)
+    facts = _model_facts(spec, errors)
     gpu = gpu_table.lookup(spec.hardware.gpu)
     if gpu is None:
         known = ", ".join(gpu_table.GPUS)
@@ -91,17 +91,33 @@ def make_plan(spec: Spec) -> Plan:
     return Plan(spec, facts, gpu_gib, train, serve, nodes, warnings, errors)
 
 
-def _model_facts(spec: Spec, warnings: list[str]) -> ModelFacts | None:
+def _model_facts(spec: Spec, errors: list[str]) -> ModelFacts | None:
+    """The model's architecture: a local config.json, the catalog, or the hub's config.json (cached)."""
     try:
         facts = model_table.lookup(spec.model.id, spec.model.config_path)
     except (OSError, ValueError, KeyError) as exc:
         raise PlanError([f"model.config_path: cannot read the model config: {exc}"]) from None
-    if facts is None:
-        warnings.append(
-            f"model {spec.model.id!r} is not in the catalog and no config.json was found: "
-            "memory and parallel layout are not checked (set model.config_path)"
+    if facts is not None:
+        return facts
+    if spec.model.id.startswith("/"):  # a path inside the containers: nothing here to read it from
+        errors.append(
+            f"model {spec.model.id}: no config.json to plan from (the path is inside the containers), so memory "
+            "and layout are unknown: set model.config_path to a copy of its config.json (render --force skips this)"
         )
-    return facts
+        return None
+    config, where = hub_config.fetch(spec.model.hub, spec.model.id, spec.model.endpoint)
+    if config is not None:
+        try:
+            return model_table.facts_from_config(config, where)
+        except (KeyError, ValueError, TypeError) as exc:
+            where = f"its config.json lacks {exc}"
+    errors.append(
+        f"model {spec.model.id!r} is not in the catalog and its config.json could not be read from the hub "
+        f"({where}), so memory and layout are unknown: set model.config_path to a local config.json, or make the "
+        f"hub reachable (model.endpoint for a mirror, {hub_config.TOKENS[spec.model.hub]} for a gated model); "
+        "render --force skips this"
+    )
+    return None
 
 
 def _attention(spec: Spec, gpu: gpu_table.Gpu, errors: list[str]) -> Attention:

@@ -22,6 +22,8 @@ from builder.render.k8s import download
 from tests.render.k8s_schemas import crd_validators, kustomize, rendered_docs
 from tests.render.k8s_schemas import validate as validate_object
 
+EXAMPLES = Path(__file__).resolve().parents[2] / "builder" / "examples"
+
 BIG_MOE = {
     "model": {"id": "Qwen/Qwen3-235B-A22B"},
     "hardware": {"gpus": 4, "gpu": "A100-80GB"},
@@ -48,7 +50,7 @@ SCENARIOS = {
         }
     },
     "cpu": {
-        "model": {"id": "/models/tiny"},
+        "model": {"id": "/models/tiny", "config_path": str(EXAMPLES / "tiny-qwen3-moe.config.json")},
         "hardware": {"gpus": 0, "gpu": "CPU"},
         "train": {"deepspeed": "none"},
         "k8s": {"nodes": 2, "nccl": {"ib": "off"}},
