@@ -27,7 +27,7 @@ def installed(tmp_path_factory):
         src,
         symlinks=True,
         ignore=shutil.ignore_patterns(
-            ".git", ".venv", ".smoke", ".build", ".whl", "bench", "tests", "__pycache__", "*.egg-info"
+            ".git", ".venv", ".smoke", ".build", "build", ".whl", "bench", "tests", "__pycache__", "*.egg-info"
         ),
     )
     subprocess.run([str(venv / "bin" / "pip"), "install", "-q", str(src)], check=True, timeout=900)

@@ -1,1 +1,0 @@
-"""Facts the planner builds on, as data tables with their sources."""
