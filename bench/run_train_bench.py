@@ -185,12 +185,9 @@ def tail(path: Path, n: int = 40) -> str:
 
 
 def _step_of(row: dict) -> int | None:
-    """ms-swift logs 'global_step/max_steps': '5/10'; transformers' own rows have 'step'."""
-    value = row.get("global_step/max_steps") or row.get("step")
-    try:
-        return int(str(value).split("/")[0])
-    except (TypeError, ValueError):
-        return None
+    from builder.runs.state import progress_of  # the rule `modelforge status` reads ms-swift's rows with
+
+    return progress_of(row)[0]
 
 
 # ---------------------------------------------------------------- main

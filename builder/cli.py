@@ -13,14 +13,13 @@ import sys
 from pathlib import Path
 
 from . import __version__, data
-from .commands import Handler, plan_from
+from .commands import Handler, plan_from, render_files
 from .demo import register as demo_register
 from .doctor.runner import register as doctor_register
 from .engine import commands as engine_commands
 from .errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, PlanError, SpecError, print_errors
 from .load import load_spec
 from .plan import Plan
-from .render import drift, render_all, write
 from .runs import commands as runs_commands
 from .schema import SCHEMA_FILE, schema_text
 from .serving import commands as serving_commands
@@ -198,33 +197,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-
-
-def render_files(plan: Plan, args: argparse.Namespace) -> int:
-    """`render` (and `build`'s first step): write the rendered files, or with --check list the stale ones."""
-    if not plan.feasible and not args.force:
-        print_errors(plan.errors)
-        print("refusing to render an infeasible plan (see `modelforge plan`; --force renders anyway)", file=sys.stderr)
-        return 1
-    out = Path(args.out) if args.out else Path(args.file).resolve().parent
-    files = render_all(plan, Path(args.file).name)
-    if args.check:
-        stale = drift(files, out)
-        for rel in stale:
-            print(f"differs: {rel}")
-        if stale:
-            print(
-                f"{len(stale)} file(s) differ from a fresh render of {args.file}: run `make render` and commit",
-                file=sys.stderr,
-            )
-            return 1
-        print(f"{len(files)} rendered files match {args.file}")
-        return 0
-    changed = write(files, out)
-    for rel in changed:
-        print(f"wrote {out / rel}")
-    print(f"{len(files)} files rendered into {out} ({len(changed)} changed)")
-    return 0
 
 
 def plan_dict(plan: Plan) -> dict:

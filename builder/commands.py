@@ -10,6 +10,7 @@ problems it raises SpecError or PlanError, which builder/cli.py turns into the o
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -31,3 +32,33 @@ def plan_from(args: argparse.Namespace):
     from .plan import make_plan
 
     return make_plan(load_spec(args.file, args.overrides))
+
+
+def render_files(plan, args: argparse.Namespace) -> int:
+    """`render` (and `build`'s first step): write the rendered files, or with --check list the stale ones."""
+    from .errors import print_errors
+    from .render import drift, render_all, write
+
+    if not plan.feasible and not args.force:
+        print_errors(plan.errors)
+        print("refusing to render an infeasible plan (see `modelforge plan`; --force renders anyway)", file=sys.stderr)
+        return 1
+    out = Path(args.out) if args.out else Path(args.file).resolve().parent
+    files = render_all(plan, Path(args.file).name)
+    if args.check:
+        stale = drift(files, out)
+        for rel in stale:
+            print(f"differs: {rel}")
+        if stale:
+            print(
+                f"{len(stale)} file(s) differ from a fresh render of {args.file}: run `make render` and commit",
+                file=sys.stderr,
+            )
+            return 1
+        print(f"{len(files)} rendered files match {args.file}")
+        return 0
+    changed = write(files, out)
+    for rel in changed:
+        print(f"wrote {out / rel}")
+    print(f"{len(files)} files rendered into {out} ({len(changed)} changed)")
+    return 0

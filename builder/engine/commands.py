@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from ..commands import Handler, plan_from
+from ..commands import Handler, plan_from, render_files
 from ..errors import EXIT_FAILED, EXIT_OK
 
 
@@ -43,7 +43,6 @@ def output_tail(exc: Exception, lines: int) -> str:
 def _build(args: argparse.Namespace) -> int:
     from python_on_whales.exceptions import DockerException
 
-    from ..cli import render_files
     from .build import IMAGES, build
 
     plan = plan_from(args)

@@ -206,6 +206,19 @@ def _point(entry: dict[str, Any], step: int) -> Point:
     )
 
 
+def progress_of(entry: dict[str, Any]) -> tuple[int | None, int | None]:
+    """(step, max_steps) of a logging.jsonl row: ms-swift writes 'global_step/max_steps': '20/30',
+    transformers' own rows an int 'step'."""
+    progress = entry.get("global_step/max_steps")
+    if isinstance(progress, str) and "/" in progress:
+        left, right = progress.split("/", 1)
+        step, max_steps = (int(v) if v.strip().isdigit() else None for v in (left, right))
+        return step, max_steps
+    if isinstance(entry.get("step"), int):
+        return entry["step"], None
+    return None, None
+
+
 def parse_logging(text: str, state: RunState) -> None:
     """logging.jsonl into state. Later lines for a step win: a resumed run logs steps again."""
     by_step: dict[int, Point] = {}
@@ -221,13 +234,7 @@ def parse_logging(text: str, state: RunState) -> None:
             continue  # a line being written right now
         if not isinstance(entry, dict):
             continue
-        step = max_steps = None
-        progress = entry.get("global_step/max_steps")
-        if isinstance(progress, str) and "/" in progress:
-            left, right = progress.split("/", 1)
-            step, max_steps = (int(v) if v.strip().isdigit() else None for v in (left, right))
-        elif isinstance(entry.get("step"), int):
-            step = entry["step"]
+        step, max_steps = progress_of(entry)
         if step is not None:
             state.step = step
         if max_steps:
