@@ -1,6 +1,6 @@
 """`modelforge`: the command line. It only wires load -> plan -> render -> write.
 
-Exit codes: 0 ok; 1 infeasible plan or drift; 2 bad input (spec, flags).
+Exit codes (builder/errors.py, the README): 0 ok; 1 infeasible plan or drift; 2 bad input (spec, flags).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from .doctor.runner import register as doctor_register
 from .engine import commands as engine_commands
 from .errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, PlanError, SpecError, print_errors
 from .load import load_spec
-from .plan import Plan
+from .plan import Plan, make_plan
 from .runs import commands as runs_commands
 from .schema import SCHEMA_FILE, schema_text
 from .serving import commands as serving_commands
@@ -74,7 +74,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _register_core(sub, common: argparse.ArgumentParser) -> dict[str, Handler]:
-    p = sub.add_parser("validate", parents=[common], help="check the spec only")
+    p = sub.add_parser(
+        "validate", parents=[common], help="check the spec and everything the planner checks; write nothing"
+    )
 
     p = sub.add_parser("plan", parents=[common], help="show what will run: commands, layout, memory")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -104,8 +106,15 @@ def _register_core(sub, common: argparse.ArgumentParser) -> dict[str, Handler]:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    load_spec(args.file, args.overrides)
-    print(f"{args.file}: valid")
+    """The spec's schema, then every check the planner makes (the same code path as `plan`): a spec that
+    validates is one `plan` and `render` accept. Refusals name file:line (or the --set) of the key to change."""
+    plan = make_plan(load_spec(args.file, args.overrides))
+    if not plan.feasible:
+        print_errors(plan.errors)
+        print(f"{args.file}: well-formed, but the plan cannot run (errors above)")
+        return EXIT_FAILED
+    more = f"; {len(plan.warnings)} warning(s): `modelforge plan` shows them" if plan.warnings else ""
+    print(f"{args.file}: valid, and the plan fits{more}")
     return EXIT_OK
 
 

@@ -27,6 +27,21 @@ EXIT_BAD_INPUT = 2  # bad spec, bad data path, bad flags or usage (SpecError, ar
 EXIT_INTERRUPTED = 130
 
 
+def nearest_source(dotted: str, sources: dict[str, str], default_source: str) -> str:
+    """Where a key came from: its own line, else the --set that wrote below it, else its nearest section's
+    line (a default the spec did not write is reported at its section), else the file."""
+    overrides = [src for key, src in sources.items() if key.startswith(dotted + ".") and src.startswith("--set")]
+    if overrides:
+        return overrides[-1]
+    parts = dotted.split(".")
+    while parts:
+        found = sources.get(".".join(parts))
+        if found:
+            return found
+        parts.pop()
+    return default_source
+
+
 def usage(message: str) -> Problem:
     """A bad-usage problem (a flag's value), for SpecError."""
     return Problem("", message)

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from .errors import Problem, SpecError
+from .errors import Problem, SpecError, nearest_source
 from .spec import SECRET_VALUE, SECRET_WORDS, Spec
 
 MAX_SPEC_BYTES = 1_000_000
@@ -78,13 +78,15 @@ def validate(data: Any, sources: dict[str, str] | None = None, default_source: s
             [Problem("", "the spec must be a mapping of sections (name, model, train, ...)", default_source)]
         )
     try:
-        return Spec.model_validate(data)
+        spec = Spec.model_validate(data)
     except ValidationError as exc:
         errors = exc.errors()
         problems = [_problem(err, sources, default_source) for err in errors[:MAX_PROBLEMS]]
         if len(errors) > MAX_PROBLEMS:  # a 1 MB spec of unknown keys: 60,000 lines (20 MB) helps nobody
             problems.append(Problem("", f"... and {len(errors) - MAX_PROBLEMS:,} more problems", default_source))
         raise SpecError(problems) from None
+    spec.locate(sources, default_source)  # so the planner's refusals name file:line too
+    return spec
 
 
 def _read_yaml(path: Path) -> tuple[Any, dict[str, int]]:
@@ -227,7 +229,7 @@ def _set_dotted(data: dict[str, Any], dotted: str, value: Any, source: str) -> N
 def _problem(err: Any, sources: dict[str, str], default_source: str) -> Problem:
     loc = [str(part) for part in err["loc"] if not _is_union_tag(part)]
     dotted = ".".join(loc)
-    source = _nearest_source(dotted, sources, default_source)
+    source = nearest_source(dotted, sources, default_source)
     kind = err["type"]
     if kind == "extra_forbidden":
         parent_fields = _fields_at(loc[:-1])
@@ -266,20 +268,6 @@ def _is_union_tag(part: Any) -> bool:
     return isinstance(part, str) and (
         part in {"int", "bool", "str", "float"} or part.startswith(("literal[", "function-"))
     )
-
-
-def _nearest_source(dotted: str, sources: dict[str, str], default_source: str) -> str:
-    # A problem found on a whole mapping (e.g. extra_args) after a --set of one of its keys: that --set.
-    overrides = [src for key, src in sources.items() if key.startswith(dotted + ".") and src.startswith("--set")]
-    if overrides:
-        return overrides[-1]
-    parts = dotted.split(".")
-    while parts:
-        found = sources.get(".".join(parts))
-        if found:
-            return found
-        parts.pop()
-    return default_source
 
 
 def _fields_at(loc: list[str]) -> list[str]:

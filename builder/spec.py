@@ -12,7 +12,18 @@ import difflib
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+from .errors import nearest_source
 
 # Versions and image references land on Dockerfile ARG lines: no spaces, quotes or newlines.
 Version = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9.+!_-]*$", max_length=64)]
@@ -88,7 +99,8 @@ PLANNED_TRAIN_FLAGS = {
     "packing": "train.packing", "padding_free": "train.packing", "save_steps": "train.save_steps",
     "save_total_limit": "train.save_total_limit", "logging_steps": "train.logging_steps",
     "dataloader_num_workers": "train.dataloader_num_workers", "lora_rank": "train.lora_rank",
-    "lora_alpha": "train.lora_alpha", "output_dir": "volumes.checkpoints.mount and train.run_name",
+    "lora_alpha": "train.lora_alpha", "target_modules": "train.target_modules",
+    "output_dir": "volumes.checkpoints.mount and train.run_name",
     "logging_dir": "", "add_version": "", "check_model": "", "external_plugins": "",
 }  # fmt: skip
 PLANNED_SERVE_FLAGS = {
@@ -222,6 +234,13 @@ class TrainSpec(Strict):
     torch_dtype: Literal["bfloat16", "float16", "float32"] = "bfloat16"
     lora_rank: int = Field(8, ge=1, le=4096)
     lora_alpha: int = Field(32, ge=1)
+    target_modules: list[Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.*-]+$", max_length=128)]] | None = (
+        Field(
+            None,
+            min_length=1,
+            description="LoRA's target modules (ms-swift --target_modules). Default: the tuner's usual, all-linear",
+        )
+    )
     dataloader_num_workers: int = Field(4, ge=0, le=256)
     run_name: Slug = Field("run", description="Folder under the checkpoint volume that holds this run")
     extra_args: dict[str, ArgValue] = Field(default_factory=dict, description="Passed to `swift sft` as --key value")
@@ -480,3 +499,23 @@ class Spec(Strict):
     volumes: VolumesSpec = VolumesSpec()
     build: BuildSpec = BuildSpec()
     k8s: K8sSpec = K8sSpec()
+    # Where each dotted key came from ("modelforge.yaml:12", "--set #1 (...)"): set by builder/load.py.
+    _sources: dict[str, str] = PrivateAttr(default_factory=dict)
+    _file: str = PrivateAttr(default="")
+
+    def locate(self, sources: dict[str, str], file: str) -> None:
+        self._sources, self._file = dict(sources), file
+
+    def where(self, dotted: str) -> str:
+        """'modelforge.yaml:31' for a key (or its section when the default applies); '' when built in code."""
+        return nearest_source(dotted, self._sources, self._file)
+
+    def at(self, dotted: str, message: str) -> str:
+        """A planner's refusal of this key, prefixed with where the key was written (one line, like SpecError's)."""
+        where = self.where(dotted)
+        return f"{where}: {message}" if where else message
+
+    def __eq__(self, other: object) -> bool:  # the same values are the same spec, wherever they were written
+        return isinstance(other, Spec) and self.model_dump() == other.model_dump()
+
+    __hash__ = None  # type: ignore[assignment]

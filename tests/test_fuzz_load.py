@@ -589,7 +589,7 @@ def test_set_still_types_values():
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = dict(os.environ, PYTHONPATH=str(ROOT), MF_HUB_OFFLINE="1")  # a fuzzed model id: no 8 s hub timeouts
     return subprocess.run(
         [sys.executable, "-m", "builder.cli", *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=60
     )
@@ -597,8 +597,9 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 
 def assert_cli_answer(result: subprocess.CompletedProcess, spec_path: Path) -> None:
     assert "Traceback" not in result.stderr + result.stdout, result.stderr[-3000:]
-    assert result.returncode in (0, 2), (result.returncode, result.stderr[-3000:])
-    if result.returncode == 2:
+    # 2: a bad spec; 1: well-formed, but the planner refuses it (validate runs the plan's checks too)
+    assert result.returncode in (0, 1, 2), (result.returncode, result.stderr[-3000:])
+    if result.returncode:
         lines = result.stderr.strip().splitlines()
         assert lines and all(line.startswith(("error: " + str(spec_path), "error: --set #")) for line in lines), lines[
             :5

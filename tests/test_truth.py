@@ -43,6 +43,51 @@ def test_the_spec_file_line_is_named(cli, write_spec):
     assert r.returncode == 2 and f"{spec}:4: hardware.gpu: unknown GPU 'A10O-80GB'; did you mean" in r.stderr
 
 
+PLANNER_REFUSALS = [  # (spec lines, the line the error must name, what it says): one per planner key
+    ("train:\n  attn_impl: sdpa\n  packing: true\n", 3, "train.packing=true needs a flash-attention kernel"),
+    ("train:\n  tokens_per_step: 100000\n  packing: false\n", 2, "train.tokens_per_step needs packing"),
+    ("hardware:\n  gpus: 1\n  gpu: RTX4090\ntrain:\n  deepspeed: none\n", 5, "train.deepspeed=none does not fit"),
+    ("serve:\n  tensor_parallel: 3\n", 2, "serve layout tp=3"),
+    (
+        "volumes:\n  checkpoints:\n    mount: /checkpoints\n    size: 100Gi\n",
+        4,
+        "volumes.checkpoints.size 100Gi is less than",
+    ),
+    ("hardware:\n  gpus: 5\n  disk_free_gib: 10\n", 3, "but hardware.disk_free_gib is 10"),
+    ("train:\n  attn_impl: flash_attention_3\n", 2, "train.attn_impl=flash_attention_3 needs"),
+]
+
+
+@pytest.mark.parametrize(("text", "line", "expected"), PLANNER_REFUSALS)
+def test_validate_runs_the_planners_checks_naming_file_and_line(cli, write_spec, text, line, expected):
+    """One code path: `validate` makes the plan, so a spec it accepts is one `plan` and `render` accept; the
+    planner's refusals name the line of the key to change, in `validate` and in `plan` alike (exit 1)."""
+    spec = write_spec("name: x\n" + text)
+    for command in ("validate", "plan"):
+        r = cli(command, "-f", str(spec))
+        assert r.returncode == 1, (command, r.stdout, r.stderr)
+        assert f"error: {spec}:{line + 1}: " in r.stderr and expected in r.stderr, (command, r.stderr)  # + "name: x"
+        assert "Traceback" not in r.stderr
+
+
+def test_validate_names_a_planner_refusal_from_set_and_a_default_at_its_section(cli, write_spec):
+    r = cli("validate", "--set", "serve.tensor_parallel=3")
+    assert r.returncode == 1 and "error: --set #1 (serve.tensor_parallel=3): serve layout tp=3" in r.stderr
+    spec = write_spec("name: x\nhardware:\n  gpus: 2\n  disk_free_gib: 10\ntrain:\n  save_total_limit: 1\n")
+    r = cli("validate", "-f", str(spec))  # the refusal's own key is not written: its section's line
+    assert f"error: {spec}:4: checkpoints need" in r.stderr, r.stderr
+
+
+def test_validate_says_the_plan_fits_and_an_unreadable_config_is_bad_input(cli, write_spec, tmp_path):
+    r = cli("validate")
+    assert r.returncode == 0 and "valid, and the plan fits" in r.stdout, r.stderr
+    bad = tmp_path / "config.json"
+    bad.write_text("{not json")
+    spec = write_spec(f"name: x\nmodel:\n  id: org/unknown\n  config_path: {bad}\n")
+    r = cli("validate", "-f", str(spec))
+    assert r.returncode == 2 and f"error: {spec}:4: model.config_path: cannot read the model config" in r.stderr
+
+
 def test_hub_ids_and_container_paths_pass():
     spec = validate({"train": {"dataset": ["org/name#500", "MS::org/name:subset", "/data/train.jsonl#20", "org/x.y"]}})
     assert len(spec.train.dataset) == 4
@@ -54,16 +99,25 @@ def test_unknown_flags_pass_through_with_a_warning_that_they_are_unchecked():
     assert any("--warmup_ratio" in w and "unchecked" in w for w in plan.warnings)
 
 
-def test_a_tuner_brings_its_usual_learning_rate_unless_the_spec_sets_one():
+def test_a_tuner_brings_its_usual_defaults_unless_the_spec_sets_them():
     lora = make_plan(validate({"train": {"tuner": "lora"}}))
     argv = lora.train.argv
     assert argv[argv.index("--learning_rate") + 1] == "0.0001"
-    assert lora.train.defaults_applied and "lora's usual" in lora.train.defaults_applied[0]
-    kept = make_plan(validate({"train": {"tuner": "lora", "learning_rate": 1e-5}}))
-    assert kept.train.argv[kept.train.argv.index("--learning_rate") + 1] == "1e-05"
-    assert "lora usually takes 0.0001" in kept.train.defaults_applied[0]
-    full = make_plan(validate({}))
-    assert full.train.defaults_applied == []
+    assert argv[argv.index("--target_modules") + 1 :][:1] == ["all-linear"]
+    assert [d.split(" (")[0] for d in lora.train.defaults_applied] == [
+        "learning_rate 0.0001",
+        "target_modules all-linear",
+    ]
+    kept = make_plan(
+        validate({"train": {"tuner": "lora", "learning_rate": 1e-5, "target_modules": ["q_proj", "v_proj"]}})
+    )
+    argv = kept.train.argv
+    assert argv[argv.index("--learning_rate") + 1] == "1e-05" and argv[-3:] == ["--target_modules", "q_proj", "v_proj"]
+    assert kept.train.defaults_applied == []  # nothing applied: a far-off rate is a warning, not a default
+    assert any("far from lora's usual 0.0001" in w for w in kept.warnings)
+    full = make_plan(validate({"train": {"target_modules": ["q_proj"]}}))
+    assert full.train.defaults_applied == [] and "--target_modules" not in full.train.argv
+    assert any("train.target_modules is for LoRA" in w for w in full.warnings)
 
 
 def test_cpu_plans_count_host_ram_not_gpu_memory(cli):

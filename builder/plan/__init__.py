@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
+from typing import Any
 
-from ..errors import PlanError
+from ..errors import PlanError, Problem, SpecError
 from ..facts import gpus as gpu_table
 from ..facts import hub_config, kernels
 from ..facts import models as model_table
@@ -96,13 +97,17 @@ def _model_facts(spec: Spec, errors: list[str]) -> ModelFacts | None:
     try:
         facts = model_table.lookup(spec.model.id, spec.model.config_path)
     except (OSError, ValueError, KeyError) as exc:
-        raise PlanError([f"model.config_path: cannot read the model config: {exc}"]) from None
+        where = spec.where("model.config_path")
+        raise SpecError([Problem("model.config_path", f"cannot read the model config: {exc}", where)]) from None
     if facts is not None:
         return facts
     if spec.model.id.startswith("/"):  # a path inside the containers: nothing here to read it from
         errors.append(
-            f"model {spec.model.id}: no config.json to plan from (the path is inside the containers), so memory "
-            "and layout are unknown: set model.config_path to a copy of its config.json (render --force skips this)"
+            spec.at(
+                "model.id",
+                f"model {spec.model.id}: no config.json to plan from (the path is inside the containers), so memory "
+                "and layout are unknown: set model.config_path to a copy of its config.json (render --force skips this)",
+            )
         )
         return None
     config, where = hub_config.fetch(spec.model.hub, spec.model.id, spec.model.endpoint)
@@ -112,10 +117,13 @@ def _model_facts(spec: Spec, errors: list[str]) -> ModelFacts | None:
         except (KeyError, ValueError, TypeError) as exc:
             where = f"its config.json lacks {exc}"
     errors.append(
-        f"model {spec.model.id!r} is not in the catalog and its config.json could not be read from the hub "
-        f"({where}), so memory and layout are unknown: set model.config_path to a local config.json, or make the "
-        f"hub reachable (model.endpoint for a mirror, {hub_config.TOKENS[spec.model.hub]} for a gated model); "
-        "render --force skips this"
+        spec.at(
+            "model.id",
+            f"model {spec.model.id!r} is not in the catalog and its config.json could not be read from the hub "
+            f"({where}), so memory and layout are unknown: set model.config_path to a local config.json, or make the "
+            f"hub reachable (model.endpoint for a mirror, {hub_config.TOKENS[spec.model.hub]} for a gated model); "
+            "render --force skips this",
+        )
     )
     return None
 
@@ -133,13 +141,19 @@ def _attention(spec: Spec, gpu: gpu_table.Gpu, errors: list[str]) -> Attention:
         if impl in kernels.PACKAGE_OF:
             if impl not in have:
                 errors.append(
-                    f"train.attn_impl={impl} needs {kernels.PACKAGE_OF[impl]} in the training image: "
-                    f"add it to stack.flash_attn, or use train.attn_impl=auto"
+                    spec.at(
+                        "train.attn_impl",
+                        f"train.attn_impl={impl} needs {kernels.PACKAGE_OF[impl]} in the training image: "
+                        f"add it to stack.flash_attn, or use train.attn_impl=auto",
+                    )
                 )
             elif arch not in kernels.RUNS_ON[impl]:
                 errors.append(
-                    f"train.attn_impl={impl} has no kernels for {spec.hardware.gpu} ({arch or 'CPU'}); "
-                    f"it runs on {', '.join(kernels.RUNS_ON[impl])}. Use train.attn_impl=auto"
+                    spec.at(
+                        "train.attn_impl",
+                        f"train.attn_impl={impl} has no kernels for {spec.hardware.gpu} ({arch or 'CPU'}); "
+                        f"it runs on {', '.join(kernels.RUNS_ON[impl])}. Use train.attn_impl=auto",
+                    )
                 )
     elif arch is None:
         impl, reason = "sdpa", "CPU run: no flash attention"
@@ -162,13 +176,19 @@ def _attention(spec: Spec, gpu: gpu_table.Gpu, errors: list[str]) -> Attention:
         packing = t.packing
         if packing and impl not in kernels.PACKING_KERNELS:
             errors.append(
-                f"train.packing=true needs a flash-attention kernel (ms-swift 4.6 refuses it with {impl}); "
-                f"set train.attn_impl to one of {', '.join(kernels.PACKING_KERNELS)} or train.packing=auto"
+                spec.at(
+                    "train.packing",
+                    f"train.packing=true needs a flash-attention kernel (ms-swift 4.6 refuses it with {impl}); "
+                    f"set train.attn_impl to one of {', '.join(kernels.PACKING_KERNELS)} or train.packing=auto",
+                )
             )
     if t.tokens_per_step is not None and not packing:
         errors.append(
-            "train.tokens_per_step needs packing (unpacked rows vary in length, so no accumulation count "
-            "gives a fixed number of tokens); set train.packing or drop tokens_per_step"
+            spec.at(
+                "train.tokens_per_step",
+                "train.tokens_per_step needs packing (unpacked rows vary in length, so no accumulation count "
+                "gives a fixed number of tokens); set train.packing or drop tokens_per_step",
+            )
         )
     return Attention(impl, packing, reason)
 
@@ -209,12 +229,15 @@ def _plan_train(
             est = estimates[stage]
             fitting = [s for s in DS_ORDER if fits(s)]
             errors.append(
-                f"train.deepspeed={stage} does not fit: needs {est.gpu_peak_gib:.1f} GiB per GPU "
-                f"(model states {est.model_states_gib:.1f} + activations {est.activations_gib:.1f}; "
-                f"{est.device_gib:.1f} with the allocator's reserve) and "
-                f"{est.host_gib:.0f} GiB host RAM; {spec.hardware.gpu} has {gpu_gib:.0f} GiB "
-                f"(planning tensors to {HEADROOM:.0%}, with the reserve to {DEVICE_HEADROOM:.0%}). "
-                f"Options that fit: {', '.join(fitting) or 'none'}"
+                spec.at(
+                    "train.deepspeed",
+                    f"train.deepspeed={stage} does not fit: needs {est.gpu_peak_gib:.1f} GiB per GPU "
+                    f"(model states {est.model_states_gib:.1f} + activations {est.activations_gib:.1f}; "
+                    f"{est.device_gib:.1f} with the allocator's reserve) and "
+                    f"{est.host_gib:.0f} GiB host RAM; {spec.hardware.gpu} has {gpu_gib:.0f} GiB "
+                    f"(planning tensors to {HEADROOM:.0%}, with the reserve to {DEVICE_HEADROOM:.0%}). "
+                    f"Options that fit: {', '.join(fitting) or 'none'}",
+                )
             )
     elif not estimates:
         stage, reason = "zero3", "model unknown: ZeRO-3 is the safe choice"
@@ -243,9 +266,12 @@ def _plan_train(
                 "or add GPUs"
             )
             errors.append(
-                f"training does not fit on {gpus} x {spec.hardware.gpu}"
-                f"{f' x {spec.k8s.nodes} nodes' if spec.k8s.nodes > 1 else ''}: even zero3_offload needs "
-                f"{est.gpu_peak_gib:.1f} GiB per GPU and {est.host_gib:.0f} GiB host RAM; {levers}"
+                spec.at(
+                    "hardware.gpus",
+                    f"training does not fit on {gpus} x {spec.hardware.gpu}"
+                    f"{f' x {spec.k8s.nodes} nodes' if spec.k8s.nodes > 1 else ''}: even zero3_offload needs "
+                    f"{est.gpu_peak_gib:.1f} GiB per GPU and {est.host_gib:.0f} GiB host RAM; {levers}",
+                )
             )
     chosen = estimates.get(stage)
     if gpus == 0 and chosen:  # a CPU run holds everything in host RAM: say so, not "per GPU"
@@ -253,8 +279,11 @@ def _plan_train(
                          reserve_gib=0.0)  # fmt: skip
         if host is not None and chosen.host_gib > host * HEADROOM:
             errors.append(
-                f"the CPU run needs ~{chosen.host_gib:.0f} GiB of host RAM, hardware.host_memory_gib is {host:.0f}: "
-                "lower train.max_length, use train.tuner=lora, or train on GPUs"
+                spec.at(
+                    "hardware.host_memory_gib",
+                    f"the CPU run needs ~{chosen.host_gib:.0f} GiB of host RAM, hardware.host_memory_gib is {host:.0f}: "
+                    "lower train.max_length, use train.tuner=lora, or train on GPUs",
+                )
             )
     ckpt = memory.checkpoint_gib(m, lora_rank=lora_rank) if m else None
     if ckpt:
@@ -263,8 +292,11 @@ def _plan_train(
         need = ckpt * (t.save_total_limit + 1)  # the next one is written before the oldest is rotated out
         if need > spec.hardware.disk_free_gib:
             errors.append(
-                f"checkpoints need {need:.0f} GiB ({t.save_total_limit}+1 x {ckpt:.0f} GiB) "
-                f"but hardware.disk_free_gib is {spec.hardware.disk_free_gib:.0f}"
+                spec.at(
+                    "hardware.disk_free_gib",
+                    f"checkpoints need {need:.0f} GiB ({t.save_total_limit}+1 x {ckpt:.0f} GiB) "
+                    f"but hardware.disk_free_gib is {spec.hardware.disk_free_gib:.0f}",
+                )
             )
     if chosen and host is None and chosen.host_gib > 64:
         warnings.append(
@@ -272,14 +304,14 @@ def _plan_train(
             "set hardware.host_memory_gib to check it"
         )
     tokens_per_step = t.max_length * micro_batch * grad_accum * max(gpus, 1) * spec.k8s.nodes
-    learning_rate, defaults_applied = _tuner_defaults(spec)
+    learning_rate, target_modules, defaults_applied = _tuner_defaults(spec, warnings)
     if t.extra_args:
         warnings.append(
             "train.extra_args passes " + ", ".join(f"--{k}" for k in t.extra_args) + " to swift sft unchecked "
             "(the plan does not model them)"
         )
     return TrainPlan(
-        argv=train_argv(spec, stage, output_dir, m, micro_batch, grad_accum, attention, learning_rate),
+        argv=train_argv(spec, stage, output_dir, m, micro_batch, grad_accum, attention, learning_rate, target_modules),
         env=train_env(spec, int(ckpt * memory.GIB) if ckpt else None),
         output_dir=output_dir,
         deepspeed=stage,
@@ -319,30 +351,45 @@ def _check_volumes(spec: Spec, m: ModelFacts | None, ckpt: float, errors: list[s
         if quantity_gib(size) < need:
             lever = " or lower train.save_total_limit" if key == "checkpoints" else ""
             errors.append(
-                f"volumes.{key}.size {size} is less than the ~{need:.0f} GiB the run writes there ({what}): "
-                f"raise volumes.{key}.size{lever}"
+                spec.at(
+                    f"volumes.{key}.size",
+                    f"volumes.{key}.size {size} is less than the ~{need:.0f} GiB the run writes there ({what}): "
+                    f"raise volumes.{key}.size{lever}",
+                )
             )
 
 
 # A tuner's usual defaults where the spec does not set the value (ms-swift 4.6, Command-line-parameters.md:
-# learning_rate 1e-5 for full fine-tuning, 1e-4 for LoRA).
-TUNER_DEFAULTS = {"full": {"learning_rate": 1e-5}, "lora": {"learning_rate": 1e-4}}
+# learning_rate 1e-5 for full fine-tuning, 1e-4 for LoRA; --target_modules all-linear, LoRA's usual).
+TUNER_DEFAULTS: dict[str, dict[str, Any]] = {
+    "full": {"learning_rate": 1e-5},
+    "lora": {"learning_rate": 1e-4, "target_modules": ["all-linear"]},
+}
 
 
-def _tuner_defaults(spec: Spec) -> tuple[float, list[str]]:
+def _tuner_defaults(spec: Spec, warnings: list[str]) -> tuple[float, list[str] | None, list[str]]:
+    """(learning rate, LoRA target modules, the defaults applied): the tuner's usual values for what the spec
+    leaves unset. A set rate far from the tuner's usual is kept, with a warning."""
     t = spec.train
-    if "learning_rate" in t.model_fields_set:
-        usual = TUNER_DEFAULTS[t.tuner]["learning_rate"]
-        if not usual / 5 <= t.learning_rate <= usual * 5:
-            return t.learning_rate, [
-                f"learning_rate {t.learning_rate:g} is the spec's; {t.tuner} usually takes {usual:g} (check it)"
-            ]
-        return t.learning_rate, []
-    lr = TUNER_DEFAULTS[t.tuner]["learning_rate"]
-    applied = (
-        [] if lr == t.learning_rate else [f"learning_rate {lr:g} ({t.tuner}'s usual; train.learning_rate sets it)"]
-    )
-    return lr, applied
+    usual = TUNER_DEFAULTS[t.tuner]
+    applied = []
+    lr = t.learning_rate
+    if "learning_rate" not in t.model_fields_set:
+        lr = usual["learning_rate"]
+        if lr != t.learning_rate:
+            applied.append(f"learning_rate {lr:g} ({t.tuner}'s usual; train.learning_rate sets it)")
+    elif not usual["learning_rate"] / 5 <= lr <= usual["learning_rate"] * 5:
+        warnings.append(
+            f"train.learning_rate {lr:g} is far from {t.tuner}'s usual {usual['learning_rate']:g}: check it"
+        )
+    modules = None
+    if t.tuner != "lora" and t.target_modules is not None:
+        warnings.append(f"train.target_modules is for LoRA; train.tuner={t.tuner} ignores it")
+    if t.tuner == "lora":
+        modules = t.target_modules or usual["target_modules"]
+        if t.target_modules is None:
+            applied.append(f"target_modules {' '.join(modules)} (lora's usual; train.target_modules sets it)")
+    return lr, modules, applied
 
 
 def _fits_gpu(est: memory.TrainMemory, gpu_gib: float) -> bool:
@@ -422,14 +469,20 @@ def _plan_layout(spec: Spec, m: ModelFacts | None, gpu_gib: float, errors: list[
         problems.append(f"pipeline_parallel ({pp}) exceeds the model's {m.layers} layers")
     if problems:
         errors.append(
-            f"serve layout tp={tp} pp={pp} dp={dp} cannot start: "
-            + "; ".join(problems)
-            + f". On {gpus} GPUs use instead: {parallel.alternatives(m, gpus)}"
+            spec.at(
+                "serve.tensor_parallel",
+                f"serve layout tp={tp} pp={pp} dp={dp} cannot start: "
+                + "; ".join(problems)
+                + f". On {gpus} GPUs use instead: {parallel.alternatives(m, gpus)}",
+            )
         )
     layout = parallel.evaluate(m, tp, pp, dp, ep, gpu_gib, s.gpu_memory_utilization, bytes_per_param, "set in the spec")
     if gpu_gib and not problems and layout.kv_cache_tokens < s.max_model_len:
         errors.append(
-            f"serve layout tp={tp} pp={pp}: weights need {layout.weights_gib_per_gpu:.1f} GiB per GPU, leaving "
-            f"KV cache for {layout.kv_cache_tokens} tokens < serve.max_model_len {s.max_model_len}"
+            spec.at(
+                "serve.max_model_len",
+                f"serve layout tp={tp} pp={pp}: weights need {layout.weights_gib_per_gpu:.1f} GiB per GPU, leaving "
+                f"KV cache for {layout.kv_cache_tokens} tokens < serve.max_model_len {s.max_model_len}",
+            )
         )
     return layout

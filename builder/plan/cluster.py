@@ -123,12 +123,18 @@ def plan_cluster(spec: Spec, layout: parallel.Layout, warnings: list[str], error
     serve_nodes = -(-group // gpus) if gpus and group > gpus else 1
     if serve_nodes > k.nodes:
         errors.append(
-            f"one vLLM instance (tp={layout.tp} x pp={layout.pp} x dp={layout.dp} = {group} GPUs) spans "
-            f"{serve_nodes} nodes of {gpus} GPUs but k8s.nodes is {k.nodes}"
+            spec.at(
+                "serve.tensor_parallel",
+                f"one vLLM instance (tp={layout.tp} x pp={layout.pp} x dp={layout.dp} = {group} GPUs) spans "
+                f"{serve_nodes} nodes of {gpus} GPUs but k8s.nodes is {k.nodes}",
+            )
         )
     elif serve_nodes > 1 and group % gpus:
         errors.append(
-            f"a vLLM instance across nodes needs tp*pp*dp ({group}) to be a multiple of the GPUs per node ({gpus})"
+            spec.at(
+                "serve.tensor_parallel",
+                f"a vLLM instance across nodes needs tp*pp*dp ({group}) to be a multiple of the GPUs per node ({gpus})",
+            )
         )
     replicas = k.serve_replicas
     if k.autoscaling.enabled:
@@ -196,9 +202,12 @@ def multi_node_layout(spec: Spec, m: ModelFacts, gpu_gib: float, errors: list[st
                 )
         layout = parallel.evaluate(m, tp, nodes, 1, ep, gpu_gib, s.gpu_memory_utilization, bytes_per_param, "")
         errors.append(
-            f"serving does not fit even across all {nodes} nodes (tp={tp}, pp={nodes}): "
-            f"{layout.weights_gib_per_gpu:.1f} GiB of weights per GPU leave KV cache for "
-            f"{layout.kv_cache_tokens} tokens < serve.max_model_len {s.max_model_len}"
+            spec.at(
+                "k8s.nodes",
+                f"serving does not fit even across all {nodes} nodes (tp={tp}, pp={nodes}): "
+                f"{layout.weights_gib_per_gpu:.1f} GiB of weights per GPU leave KV cache for "
+                f"{layout.kv_cache_tokens} tokens < serve.max_model_len {s.max_model_len}",
+            )
         )
         return parallel.Layout(tp, nodes, 1, ep, layout.weights_gib_per_gpu, layout.kv_cache_tokens, "does not fit")
     tp = s.tensor_parallel if s.tensor_parallel != "auto" else 1
@@ -219,7 +228,12 @@ def multi_node_layout(spec: Spec, m: ModelFacts, gpu_gib: float, errors: list[st
     if pp > m.layers:
         problems.append(f"pipeline_parallel ({pp}) exceeds the model's {m.layers} layers")
     if problems:
-        errors.append(f"serve layout tp={tp} pp={pp} across nodes cannot start: " + "; ".join(problems))
+        errors.append(
+            spec.at(
+                "serve.tensor_parallel",
+                f"serve layout tp={tp} pp={pp} across nodes cannot start: " + "; ".join(problems),
+            )
+        )
     layout = parallel.evaluate(
         m,
         tp,
@@ -233,7 +247,10 @@ def multi_node_layout(spec: Spec, m: ModelFacts, gpu_gib: float, errors: list[st
     )
     if not problems and layout.kv_cache_tokens < s.max_model_len:
         errors.append(
-            f"serve layout tp={tp} pp={pp}: weights need {layout.weights_gib_per_gpu:.1f} GiB per GPU, leaving "
-            f"KV cache for {layout.kv_cache_tokens} tokens < serve.max_model_len {s.max_model_len}"
+            spec.at(
+                "serve.max_model_len",
+                f"serve layout tp={tp} pp={pp}: weights need {layout.weights_gib_per_gpu:.1f} GiB per GPU, leaving "
+                f"KV cache for {layout.kv_cache_tokens} tokens < serve.max_model_len {s.max_model_len}",
+            )
         )
     return layout

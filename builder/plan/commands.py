@@ -92,6 +92,7 @@ def train_argv(
     grad_accum: int,
     attention: Any,
     learning_rate: float,
+    target_modules: list[str] | None = None,
 ) -> list[str]:
     t = spec.train
     names = swift_names(spec.model.id, m.arch if m else None)
@@ -127,7 +128,7 @@ def train_argv(
         "check_model": False,
     }
     if t.tuner == "lora":
-        flags.update(lora_rank=t.lora_rank, lora_alpha=t.lora_alpha)
+        flags.update(lora_rank=t.lora_rank, lora_alpha=t.lora_alpha, target_modules=target_modules or None)
     flags.update(t.extra_args)  # the user's word wins, in place, so no flag appears twice
     return ["swift", "sft", *_flatten(flags, "underscore")]
 
