@@ -7,7 +7,7 @@ SPEC ?= modelforge.yaml
 COMPOSE := docker compose -f compose/docker-compose.yml
 PROFILES := --profile train --profile serve --profile monitor
 
-.PHONY: help setup lint render check plan test build train serve logs down demo doctor data-check images-cuda ui
+.PHONY: help setup lint render check plan test build push train serve logs down demo doctor data-check images-cuda ui
 .DEFAULT_GOAL := help
 
 help: ## list the targets
@@ -45,6 +45,9 @@ test: setup ## run the whole test suite (Docker tests included: they need a runn
 build: setup ## build both images (classic builder when buildx is missing)
 	$(MF) build -f $(SPEC)
 
+push: setup ## build, then push both images to images.registry (MF_REGISTRY_USER/_PASSWORD, or docker login)
+	$(MF) build -f $(SPEC) --push
+
 train: setup ## check data and host (FORCE=1 skips), build if needed, start training, follow its logs
 	@if [ "$(FORCE)" != 1 ]; then \
 	  status=0; \
@@ -53,13 +56,13 @@ train: setup ## check data and host (FORCE=1 skips), build if needed, start trai
 	  [ $$status = 0 ] || { echo "preflight failed: fix the above, or run 'make train FORCE=1' to start anyway" >&2; exit 1; }; \
 	else echo "FORCE=1: data check and doctor skipped"; fi
 	$(MF) build -f $(SPEC) train
-	$(COMPOSE) --profile train up -d
+	$(MF) start -f $(SPEC) train $(if $(filter 1,$(FORCE)),--force)
 	$(COMPOSE) --profile train logs -f train
 
-serve: setup ## build if needed, start the vLLM server (needs VLLM_API_KEY in the environment)
+serve: setup ## build if needed, start the vLLM server once training is done (FORCE=1: now); needs VLLM_API_KEY
 	@test -n "$$VLLM_API_KEY" || { echo "set VLLM_API_KEY first (export VLLM_API_KEY=...)"; exit 2; }
 	$(MF) build -f $(SPEC) serve
-	$(COMPOSE) --profile serve up -d
+	$(MF) start -f $(SPEC) serve $(if $(filter 1,$(FORCE)),--force)
 	@echo "waiting for the server; follow with: make logs"
 
 doctor: setup ## check this host against the spec: GPUs, driver, disk, Docker (exit 1 on FAIL)

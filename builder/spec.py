@@ -436,6 +436,11 @@ class K8sSpec(Strict):
     namespace: Slug = "modelforge"
     service_type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = "ClusterIP"
     secret_name: Slug = "modelforge-secrets"
+    image_pull_secret: Slug | None = Field(
+        None,
+        description="A docker-registry Secret every pod pulls its image with (a private images.registry); "
+        "kubectl create secret docker-registry NAME ... makes it",
+    )
     startup_timeout_s: int = Field(
         1800, ge=60, description="How long the server may take to load before it is restarted"
     )

@@ -172,7 +172,7 @@ def test_bench_serve_without_a_server_says_why_and_saves_no_zeros(cli, tmp_path,
 
 def _spec_commands() -> list[tuple[str, list[str]]]:
     """Every command that reads a spec (-f), with the arguments it needs to get that far."""
-    extra = {"plot": ["-o", "x.png"], "batch": ["in.jsonl", "out.jsonl"], "data": ["check"]}
+    extra = {"plot": ["-o", "x.png"], "batch": ["in.jsonl", "out.jsonl"], "data": ["check"], "start": ["serve"]}
     found = []
     for name, sub in _commands(parser()).items():
         options = {o for a in sub._actions for o in a.option_strings}
@@ -197,7 +197,7 @@ def test_every_spec_reading_command_exits_2_on_a_bad_spec(cli, write_spec, name,
     assert "train.deepspeed" in r.stderr
 
 
-@pytest.mark.parametrize("name", ["plan", "render", "doctor"])
+@pytest.mark.parametrize("name", ["validate", "plan", "render", "doctor"])
 def test_an_infeasible_plan_exits_1(cli, name, tmp_path):
     r = cli(name, "--set", "hardware.gpu=RTX4090", "--set", "hardware.gpus=1", cwd=None)
     assert r.returncode == 1, (name, r.stderr[-300:])

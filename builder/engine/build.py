@@ -15,7 +15,9 @@ from pathlib import Path
 
 from ..errors import PlanError
 from ..plan import Plan
+from ..render.common import pip_build_args
 from ..render.compose import image_ref
+from ..render.scripts import WHEELHOUSE_README
 from ..term import say
 
 IMAGES = ("train", "serve")
@@ -28,12 +30,11 @@ def prepare_context(plan: Plan, context: Path, spec_dir: Path) -> dict[str, str]
     if wheelhouse.exists():
         shutil.rmtree(wheelhouse)
     wheelhouse.mkdir(parents=True)
-    (wheelhouse / ".keep").write_text("")
-    links = ["/tmp/wheelhouse"]
+    # The same README as docker/wheelhouse/: equal contents, so a compose build can reuse this build's layers.
+    (wheelhouse / "README.md").write_text(WHEELHOUSE_README)
     for entry in b.pip_find_links:
         if "://" in entry:
-            links.append(entry)
-            continue
+            continue  # a URL: pip_build_args passes it
         folder = (spec_dir / entry).resolve()
         if not folder.is_dir():
             raise PlanError([f"build.pip_find_links: {entry!r} is not a folder (resolved to {folder})"])
@@ -43,11 +44,7 @@ def prepare_context(plan: Plan, context: Path, spec_dir: Path) -> dict[str, str]
                 os.link(wheel, dest)  # hard link: no copy of multi-GB wheels when on one filesystem
             except OSError:
                 shutil.copy2(wheel, dest)
-    args = {"PIP_FIND_LINKS": " ".join(links)}
-    if b.pip_index_url:
-        args["PIP_INDEX_URL"] = b.pip_index_url
-    if b.pip_extra_index_urls:
-        args["PIP_EXTRA_INDEX_URL"] = " ".join(b.pip_extra_index_urls)
+    args = {**pip_build_args(plan.spec), "WHEELHOUSE": ".build/wheelhouse"}
     if b.ca_bundle:
         source = (spec_dir / b.ca_bundle).resolve()
         if not source.is_file():

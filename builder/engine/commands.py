@@ -1,4 +1,5 @@
-"""`modelforge build` and `modelforge resolve`: the images, built with Docker or their pins resolved without it."""
+"""`modelforge build` (and --push), `resolve` and `start`: the images, built with Docker (or their pins resolved
+without it) and pushed; training and serving started one after the other."""
 
 from __future__ import annotations
 
@@ -23,6 +24,11 @@ def register(sub, common: argparse.ArgumentParser) -> dict[str, Handler]:
     )
     p.add_argument("-o", "--out", default=None, help="render/build-context folder (default: the spec's folder)")
     p.add_argument("--force", action="store_true", help="build even when the plan is infeasible")
+    p.add_argument(
+        "--push",
+        action="store_true",
+        help="then push them to images.registry (credentials: MF_REGISTRY_USER/MF_REGISTRY_PASSWORD, or docker login)",
+    )
 
     p = sub.add_parser(
         "resolve",
@@ -31,7 +37,25 @@ def register(sub, common: argparse.ArgumentParser) -> dict[str, Handler]:
     )
     p.add_argument("images", nargs="*", default=[], metavar="IMAGE", help="train and/or serve (default: both)")
     p.add_argument("--lock-dir", default=None, help="write the resolved pins there (<image>.txt)")
-    return {"build": _build, "resolve": _resolve}
+
+    p = sub.add_parser(
+        "start",
+        parents=[common],
+        help="start training or serving with compose; refuses while the other one holds the GPUs",
+    )
+    p.add_argument("service", choices=["train", "serve"], help="train or serve")
+    p.add_argument("-o", "--out", default=None, help="the rendered folder (default: the spec's folder)")
+    p.add_argument("--force", action="store_true", help="start even while the other one runs")
+    return {"build": _build, "resolve": _resolve, "start": _start}
+
+
+def _start(args: argparse.Namespace) -> int:
+    from .lifecycle import start
+
+    plan = plan_from(args)
+    out = Path(args.out) if args.out else Path(args.file).resolve().parent
+    start(plan, out / "compose" / "docker-compose.yml", args.service, args.force)
+    return EXIT_OK
 
 
 def output_tail(exc: Exception, lines: int) -> str:
@@ -44,18 +68,24 @@ def _build(args: argparse.Namespace) -> int:
     from python_on_whales.exceptions import DockerException
 
     from .build import IMAGES, build
+    from .push import push
 
     plan = plan_from(args)
+    if args.push and not plan.spec.images.registry:
+        push(plan, ())  # refuses before a long build, naming images.registry
     args.check = False
     status = render_files(plan, args)
     if status:
         return status
     out = Path(args.out) if args.out else Path(args.file).resolve().parent
+    which = tuple(args.images) or IMAGES
     try:
-        build(plan, out, Path(args.file).resolve().parent, tuple(args.images) or IMAGES)
+        build(plan, out, Path(args.file).resolve().parent, which)
     except DockerException as exc:
         print(f"error: docker build failed (exit {exc.return_code}):\n{output_tail(exc, 15)}", file=sys.stderr)
         return EXIT_FAILED
+    if args.push:
+        push(plan, which)
     return EXIT_OK
 
 

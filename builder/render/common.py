@@ -1,6 +1,9 @@
-"""What every renderer shares: the header of each rendered file and the images' entrypoint path."""
+"""What every renderer shares: the header of each rendered file, the images' entrypoint path, and the build
+args that follow from the spec alone."""
 
 from __future__ import annotations
+
+from ..spec import Spec
 
 # Where both Dockerfiles put builder/templates/context/entrypoint.sh; compose and k8s call it by this path.
 ENTRYPOINT = "/usr/local/bin/modelforge-entrypoint"
@@ -8,3 +11,15 @@ ENTRYPOINT = "/usr/local/bin/modelforge-entrypoint"
 
 def header(spec_file: str) -> str:
     return f"Rendered by ModelForge from {spec_file}; do not edit by hand (make render)."
+
+
+def pip_build_args(spec: Spec) -> dict[str, str]:
+    """The build args of the spec's package sources that need no staging (a mirror, extra indexes, URL
+    wheelhouses): `modelforge build` and compose's build: sections pass the same, so they share layers."""
+    b = spec.build
+    args = {"PIP_FIND_LINKS": " ".join(["/tmp/wheelhouse", *(e for e in b.pip_find_links if "://" in e)])}
+    if b.pip_index_url:
+        args["PIP_INDEX_URL"] = b.pip_index_url
+    if b.pip_extra_index_urls:
+        args["PIP_EXTRA_INDEX_URL"] = " ".join(b.pip_extra_index_urls)
+    return args

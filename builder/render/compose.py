@@ -12,7 +12,7 @@ from typing import Any
 from ..plan import Plan
 from ..plan.commands import hub_token_env, merge_argv, volume_name
 from ..spec import Spec, VolumeSpec
-from .common import ENTRYPOINT, header
+from .common import ENTRYPOINT, header, pip_build_args
 from .yamltext import dump
 
 STACK_BYTES = 67108864  # 64 MiB: the stack size NVIDIA recommends for PyTorch containers
@@ -47,6 +47,22 @@ def _gpus(count: int) -> dict[str, Any]:
     return {"deploy": {"resources": {"reservations": {"devices": [device]}}}}
 
 
+def _build(spec: Spec, which: str) -> dict[str, Any]:
+    """`docker compose build` from a clone of the committed bundle, without the builder: the same Dockerfile
+    and package sources as `modelforge build`. What differs per machine comes from the environment:
+    MF_<IMAGE>_BASE_IMAGE (a mirror of the base), MF_EXTRA_CA_BUNDLE (a proxy's CA, a file under docker/),
+    MF_WHEELHOUSE (a folder of wheels; docker/wheelhouse by default)."""
+    base = getattr(spec.images, which).base
+    args = {
+        "BASE_IMAGE": "${MF_%s_BASE_IMAGE:-%s}" % (which.upper(), literal(base)),
+        "EXTRA_CA_BUNDLE": "${MF_EXTRA_CA_BUNDLE:-docker/extra-ca.pem}",
+        "WHEELHOUSE": "${MF_WHEELHOUSE:-docker/wheelhouse}",
+        **{key: literal(value) for key, value in pip_build_args(spec).items()},
+    }
+    # network host: what `modelforge build` uses too (proxies and mirrors on the host's loopback reachable)
+    return {"context": "..", "dockerfile": f"Dockerfile.{which}", "network": "host", "args": args}
+
+
 def render(plan: Plan, spec_file: str) -> dict[str, str]:
     spec = plan.spec
     gpus = spec.hardware.gpus
@@ -58,6 +74,7 @@ def render(plan: Plan, spec_file: str) -> dict[str, str]:
         runtime["ulimits"] = {"memlock": -1, "stack": STACK_BYTES}
     train = {
         "image": image_ref(spec, "train"),
+        "build": _build(spec, "train"),
         "profiles": ["train"],
         "command": [literal(arg) for arg in plan.train.argv],
         "environment": _environment(plan.train.env, hub_token_env(spec)),
@@ -71,6 +88,7 @@ def render(plan: Plan, spec_file: str) -> dict[str, str]:
     health = f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{port}/health', timeout=5)"
     serve = {
         "image": image_ref(spec, "serve"),
+        "build": _build(spec, "serve"),
         "profiles": ["serve"],
         "command": [literal(arg) for arg in plan.serve.argv],
         "environment": _environment(plan.serve.env, (*hub_token_env(spec), "VLLM_API_KEY")),

@@ -40,10 +40,19 @@ DOCKERIGNORE = """# Rendered by ModelForge. The build context is only what the D
 """
 
 
+WHEELHOUSE_README = """# docker/wheelhouse
+
+Rendered by ModelForge. Wheels put here are installable during `docker compose build` (pip looks in
+/tmp/wheelhouse, where the Dockerfiles copy this folder): an air-gapped build brings its wheels here.
+`modelforge build` uses .build/wheelhouse instead, filled from the spec's build.pip_find_links.
+"""
+
+
 def render(plan: Plan, spec_file: str) -> dict[str, str]:
     return {
         **{f"docker/{name}": generated(source) for name, source in COPIED.items()},
         # Replaced at build time by build.ca_bundle, when the spec names one.
         "docker/extra-ca.pem": "",
+        "docker/wheelhouse/README.md": WHEELHOUSE_README,
         ".dockerignore": DOCKERIGNORE,
     }

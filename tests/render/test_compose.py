@@ -95,3 +95,29 @@ def test_hub_tokens_only_where_a_hub_is_used():
         }
     )["services"]
     assert hub <= set(pushing["train"]["environment"])
+
+
+def test_build_sections_build_without_the_builder_and_pass_the_same_package_sources():
+    doc = render(
+        {
+            "images": {"registry": "reg.example.com/team"},
+            "build": {
+                "pip_index_url": "https://mirror.example.com/simple",
+                "pip_find_links": ["https://w.example.com/", "wheels"],
+            },
+        }
+    )
+    for which in ("train", "serve"):
+        service = doc["services"][which]
+        assert service["image"].startswith("reg.example.com/team/modelforge/")
+        build = service["build"]
+        assert build["context"] == ".." and build["dockerfile"] == f"Dockerfile.{which}"
+        args = build["args"]
+        assert args["BASE_IMAGE"].startswith(f"${{MF_{which.upper()}_BASE_IMAGE:-nvidia/cuda:13.0.1-")
+        assert args["WHEELHOUSE"] == "${MF_WHEELHOUSE:-docker/wheelhouse}"  # committed: a fresh clone has it
+        assert args["PIP_INDEX_URL"] == "https://mirror.example.com/simple"
+        assert (
+            args["PIP_FIND_LINKS"] == "/tmp/wheelhouse https://w.example.com/"
+        )  # a local folder is staged, not passed
+    for other in ("tensorboard", "merge", "ui"):
+        assert "build" not in doc["services"][other]  # they run the two images built above

@@ -33,24 +33,26 @@ def test_all_manifests_pass_kubernetes_schemas(root):
     assert count >= 11
 
 
-def test_kubectl_apply_k_k8s_builds_the_single_node_overlay(root):
+def test_kubectl_apply_k_k8s_trains_and_k8s_serve_serves_after(root):
+    """Training and serving ask for the same GPUs: `k8s/` holds training, `k8s/serve/` serving, applied in
+    the order k8s/README.md states, and serving's kustomization holds no PVC (deleting it keeps them)."""
     built = kustomize(root / "k8s")
     kinds = sorted(d["kind"] for d in built)
     assert kinds == sorted(
-        [
-            "Namespace",
-            "PersistentVolumeClaim",
-            "PersistentVolumeClaim",
-            "PersistentVolumeClaim",
-            "ConfigMap",
-            "ConfigMap",
-            "Job",
-            "Job",
-            "Service",
-            "PodDisruptionBudget",
-            "Deployment",
-        ]
+        ["Namespace", "PersistentVolumeClaim", "PersistentVolumeClaim", "PersistentVolumeClaim"]
+        + ["ConfigMap", "ConfigMap", "Job", "Job"]
     )
+    serving = kustomize(root / "k8s" / "serve")
+    assert sorted(d["kind"] for d in serving) == ["Deployment", "PodDisruptionBudget", "Service"]
+    steps = (root / "k8s" / "README.md").read_text()
+    order = [
+        "kubectl apply -k k8s/ ",
+        "wait --for=condition=complete job/qwen3-30b-a3b-sft-train",
+        "apply -k k8s/serve/",
+    ]
+    assert all(step in steps for step in order)
+    assert [steps.index(step) for step in order] == sorted(steps.index(step) for step in order)
+    built += serving
     for doc in built:
         validate_object(doc)
         if doc["kind"] != "Namespace":
@@ -76,7 +78,7 @@ def test_schema_validation_can_fail():
 def test_kustomizations_list_every_manifest(root):
     [top] = docs(root, "kustomization.yaml")
     assert top["resources"] == [OVERLAY]
-    for folder in ("base", OVERLAY):
+    for folder in ("base", OVERLAY, "serve"):
         [kustomization] = docs(root, f"{folder}/kustomization.yaml")
         listed = {r for r in kustomization["resources"] if not r.startswith("..")}
         on_disk = {p.name for p in (root / "k8s" / folder).glob("*.yaml")} - {"kustomization.yaml"}
@@ -94,7 +96,7 @@ def test_job_and_deployment_shape(root):
     assert container["args"][:2] == ["swift", "sft"]
     assert "--ddp_timeout" not in container["args"] and "NNODES" not in str(container["env"])  # one node
 
-    [deploy] = docs(root, f"{OVERLAY}/serve-deployment.yaml")
+    [deploy] = docs(root, "serve/serve-deployment.yaml")
     assert deploy["spec"]["replicas"] == 1 and deploy["spec"]["strategy"] == {"type": "Recreate"}
     pod = deploy["spec"]["template"]["spec"]
     [server] = pod["containers"]
@@ -104,9 +106,9 @@ def test_job_and_deployment_shape(root):
     assert server["readinessProbe"]["httpGet"]["path"] == "/health"
     key = next(e for e in server["env"] if e["name"] == "VLLM_API_KEY")
     assert key["valueFrom"]["secretKeyRef"]["key"] == "api-key"
-    [service] = docs(root, "base/serve-service.yaml")
+    [service] = docs(root, "serve/serve-service.yaml")
     assert service["spec"]["type"] == "ClusterIP"
-    [pdb] = docs(root, "base/serve-pdb.yaml")
+    [pdb] = docs(root, "serve/serve-pdb.yaml")
     assert pdb["spec"]["maxUnavailable"] == 1  # one replica: a drain may still evict it
     for doc in (job, deploy, service, pdb):
         assert doc["metadata"]["labels"]["app.kubernetes.io/name"] == "modelforge"
@@ -121,7 +123,7 @@ def test_model_cache_is_filled_once_and_pods_wait_for_it(root):
     assert env["MODELSCOPE_API_TOKEN"]["secretKeyRef"]["key"] == "modelscope-token"
     assert "resources" in container and "nvidia.com/gpu" not in str(container["resources"])
     ready = env["MF_MODEL_READY_FILE"]
-    for name in (f"{OVERLAY}/train-job.yaml", f"{OVERLAY}/serve-deployment.yaml"):
+    for name in (f"{OVERLAY}/train-job.yaml", "serve/serve-deployment.yaml"):
         [obj] = docs(root, name)
         [wait] = obj["spec"]["template"]["spec"]["initContainers"]
         assert wait["name"] == "wait-for-model" and wait["command"][:2] == ["python3", "-c"]
@@ -141,3 +143,55 @@ def test_k8s_dollar_paren_is_escaped():
     [job] = yaml.safe_load_all(files["k8s/overlays/single-node/train-job.yaml"])
     args = job["spec"]["template"]["spec"]["containers"][0]["args"]
     assert "$$(rm -rf /)" in args
+
+
+def _pods(obj):
+    """Every pod spec inside an object (Job, Deployment, PyTorchJob replicas, JobSet, LWS templates)."""
+    if isinstance(obj, dict):
+        if "containers" in obj:
+            yield obj
+        for value in obj.values():
+            yield from _pods(value)
+    elif isinstance(obj, list):
+        for value in obj:
+            yield from _pods(value)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {},
+        {
+            "k8s": {"nodes": 2, "training_operator": "pytorchjob", "nccl": {"ib": "off"}},
+            "train": {"deepspeed": "zero3"},
+        },
+    ],
+)
+def test_a_private_registry_reaches_every_pod_and_pods_request_cpu_and_memory(tmp_path, extra):
+    data = {"images": {"registry": "registry.example.com:5000/team"}, **extra}
+    data["k8s"] = {**data.get("k8s", {}), "image_pull_secret": "regcred"}
+    plan = make_plan(validate(data))
+    assert plan.feasible, plan.errors
+    files = k8s.render(plan, "x")
+    pods = [p for path, text in files.items() if path.endswith(".yaml") for d in yaml.safe_load_all(text) if d
+            for p in _pods(d)]  # fmt: skip
+    assert len(pods) >= 3
+    for pod in pods:
+        assert pod["imagePullSecrets"] == [{"name": "regcred"}]
+        for c in pod["containers"] + pod.get("initContainers", []):
+            if "image" in c:
+                assert c["image"].startswith("registry.example.com:5000/team/modelforge/"), c["image"]
+    train = next(c for p in pods for c in p["containers"] if c["name"] in ("train", "pytorch"))
+    requests = train["resources"]["requests"]
+    host = plan.train.memory.host_gib
+    assert int(requests["memory"].removesuffix("Gi")) >= max(16, host) and int(requests["cpu"]) == 5 * 5
+    assert "memory" not in train["resources"]["limits"]  # no OOM kill mid-step: requests only
+    server = next(c for p in pods for c in p["containers"] if c["name"] == "vllm")
+    assert set(server["resources"]["requests"]) == {"cpu", "memory"}
+
+
+def test_the_steps_wait_for_the_training_object_the_plan_picked():
+    plan = make_plan(validate({"k8s": {"nodes": 2, "training_operator": "jobset", "nccl": {"ib": "off"}}}))
+    steps = k8s.render(plan, "x")["k8s/README.md"]
+    assert "wait --for=condition=Completed jobset/qwen3-30b-a3b-sft-train" in steps
+    assert "# set images.registry in the spec, then: make push" in steps  # no registry: the step says to set one

@@ -68,7 +68,7 @@ def render_tree(tmp_path: Path, data) -> tuple[dict[str, str], list[dict]]:
     plan = plan_for(data)
     files = render_all(plan, "modelforge.yaml")
     write(files, tmp_path)
-    return files, kustomize(tmp_path / "k8s")
+    return files, kustomize(tmp_path / "k8s") + kustomize(tmp_path / "k8s" / "serve")  # train, then serve
 
 
 def by_kind(built, kind):
@@ -103,7 +103,7 @@ def test_crd_schemas_are_the_published_ones_and_can_fail():
         ("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet"),
     }
     plan = plan_for(SCENARIOS["lws"])
-    [lws] = yaml.safe_load_all(k8s.render(plan, "x")["k8s/overlays/multi-node/serve-leaderworkerset.yaml"])
+    [lws] = yaml.safe_load_all(k8s.render(plan, "x")["k8s/serve/serve-leaderworkerset.yaml"])
     validate_object(lws)
     bad = json.loads(json.dumps(lws))
     bad["spec"]["leaderWorkerTemplate"]["size"] = "two"
@@ -175,7 +175,8 @@ def test_trainjob_wiring(tmp_path):
         "name": "torch-distributed",
     }
     assert trainer["numNodes"] == 2 and trainer["numProcPerNode"] == 5
-    assert trainer["resourcesPerNode"] == {"limits": {"nvidia.com/gpu": 5}}
+    assert trainer["resourcesPerNode"]["limits"] == {"nvidia.com/gpu": 5}
+    assert set(trainer["resourcesPerNode"]["requests"]) == {"cpu", "memory"}  # from the plan
     env = env_of(trainer)
     assert not [name for name in env if name.startswith("PET_")]  # reserved: the runtime sets them
     assert env["NNODES"] == "2" and env["MODELSCOPE_CACHE"] == {
@@ -367,7 +368,7 @@ def test_switching_layout_leaves_stale_files_the_drift_check_names(tmp_path):
 
 def test_spec_values_stay_escaped_across_nodes():
     plan = plan_for({**SCENARIOS["lws"], "serve": {"extra_args": {"note": "$(LWS_LEADER_ADDRESS)"}}})
-    [lws] = yaml.safe_load_all(k8s.render(plan, "x")["k8s/overlays/multi-node/serve-leaderworkerset.yaml"])
+    [lws] = yaml.safe_load_all(k8s.render(plan, "x")["k8s/serve/serve-leaderworkerset.yaml"])
     args = lws["spec"]["leaderWorkerTemplate"]["leaderTemplate"]["spec"]["containers"][0]["args"]
     assert "$$(LWS_LEADER_ADDRESS)" in args and args[args.index("--master-addr") + 1] == "$(LWS_LEADER_ADDRESS)"
 

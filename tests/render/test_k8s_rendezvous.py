@@ -60,7 +60,9 @@ def rendered(engine: str, max_steps: int) -> dict[str, dict]:
     assert plan.feasible, plan.errors
     files = k8s.render(plan, "smoke.yaml")
     docs = {}
-    for _path, text in files.items():
+    for path, text in files.items():
+        if not path.endswith(".yaml"):  # k8s/README.md
+            continue
         for doc in yaml.safe_load_all(text):
             if doc and doc.get("kind") not in (None, "Kustomization"):
                 docs[f"{doc['kind']}/{doc['metadata']['name']}"] = doc

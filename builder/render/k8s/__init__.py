@@ -1,11 +1,16 @@
 """k8s/: a kustomize base plus the overlay the spec calls for, all built as data.
 
-    k8s/kustomization.yaml            -> overlays/<single-node|multi-node> (so `kubectl apply -k k8s/` works)
-    k8s/base/                         namespace, PVCs, ConfigMaps, model-download Job, Service, PodDisruptionBudget
-    k8s/overlays/single-node/         the training Job and the serving Deployment; volumes ReadWriteOnce
+    k8s/kustomization.yaml            -> overlays/<single-node|multi-node>: `kubectl apply -k k8s/` trains
+    k8s/base/                         namespace, PVCs, ConfigMaps, model-download Job
+    k8s/overlays/single-node/         the training Job; volumes ReadWriteOnce
     k8s/overlays/multi-node/          the training operator's object (PyTorchJob / JobSet / TrainJob, or a Job
-                                      when only serving spreads), the serving Deployment or LeaderWorkerSet,
-                                      the optional HPA, and a patch making the shared volumes ReadWriteMany
+                                      when only serving spreads) and a patch making the volumes ReadWriteMany
+    k8s/serve/                        serving, applied once training is done (`kubectl apply -k k8s/serve`):
+                                      the Deployment or LeaderWorkerSet, Service, PodDisruptionBudget, HPA
+    k8s/README.md                     the order, with this spec's names: apply, wait, serve
+
+Training and serving ask for the same GPUs: applied together, one stays Pending, and a server that wins
+serves the base model while training waits. So they are two kustomizations, applied in order.
 
 Which overlay is rendered follows the plan (builder/plan/cluster.py): multi-node as soon as pods of
 one deployment may land on several nodes (k8s.nodes > 1, serving replicas or autoscaling, or a
@@ -47,20 +52,21 @@ def render(plan: Plan, spec_file: str) -> dict[str, str]:
     }
     if download.enabled(spec):
         base["model-download-job.yaml"] = download.download_job(plan)
-    base.update({"serve-service.yaml": serve.service(plan), "serve-pdb.yaml": serve.disruption_budget(plan)})
 
     cluster = plan.cluster
     overlay: dict[str, Any] = {train.file_name(plan): train.render(plan)}
+    serving: dict[str, Any] = {}
     if cluster.serve_nodes > 1:
-        overlay["serve-leaderworkerset.yaml"] = serve.leaderworkerset(plan)
+        serving["serve-leaderworkerset.yaml"] = serve.leaderworkerset(plan)
     else:
-        overlay["serve-deployment.yaml"] = serve.deployment(plan)
+        serving["serve-deployment.yaml"] = serve.deployment(plan)
+    serving.update({"serve-service.yaml": serve.service(plan), "serve-pdb.yaml": serve.disruption_budget(plan)})
     if spec.k8s.autoscaling.enabled:
-        overlay["serve-hpa.yaml"] = serve.autoscaler(plan)
+        serving["serve-hpa.yaml"] = serve.autoscaler(plan)
 
     layout = cluster.layout
     files: dict[str, str] = {}
-    for folder, docs in (("k8s/base", base), (f"k8s/overlays/{layout}", overlay)):
+    for folder, docs in (("k8s/base", base), (f"k8s/overlays/{layout}", overlay), ("k8s/serve", serving)):
         for path, doc in docs.items():
             doc = json.loads(json.dumps(doc))  # no shared sub-objects, so no YAML anchors and aliases
             files[f"{folder}/{path}"] = dump(doc, header, documents=isinstance(doc, list))
@@ -72,7 +78,63 @@ def render(plan: Plan, spec_file: str) -> dict[str, str]:
         kustomization["patches"] = [_shared_volume_patch(plan, key) for key in VOLUME_KEYS]
     files[f"k8s/overlays/{layout}/kustomization.yaml"] = dump(kustomization, header)
     files["k8s/kustomization.yaml"] = dump({**KUSTOMIZATION, "resources": [f"overlays/{layout}"]}, header)
+    # No ../base here: `kubectl delete -k k8s/serve` must never take the PVCs (checkpoints) with it.
+    files["k8s/serve/kustomization.yaml"] = dump(
+        {**KUSTOMIZATION, "namespace": spec.k8s.namespace, "resources": list(serving)}, header
+    )
+    files["k8s/README.md"] = steps(plan, spec_file)
     return files
+
+
+def steps(plan: Plan, spec_file: str) -> str:
+    """k8s/README.md: the order a user runs, with this spec's names (the project README explains why)."""
+    spec = plan.spec
+    ns, name = spec.k8s.namespace, spec.name
+    registry = spec.images.registry
+    push = (
+        f"make push                      # images to {registry} (MF_REGISTRY_USER/_PASSWORD or docker login)"
+        if registry
+        else "# set images.registry in the spec, then: make push   (the cluster pulls the images from there)"
+    )
+    pull_secret = spec.k8s.image_pull_secret
+    secret = (
+        f"kubectl -n {ns} create secret docker-registry {pull_secret} --docker-server={registry.split('/')[0] or 'REGISTRY'} "
+        "--docker-username=USER --docker-password=PASSWORD"
+        if pull_secret
+        else "# a private registry: set k8s.image_pull_secret and create that docker-registry Secret"
+    )
+    merge = (
+        f"\n# LoRA: merge the adapter before serving\nkubectl apply -f k8s/jobs/merge-job.yaml\n"
+        f"kubectl -n {ns} wait --for=condition=complete job/{name}-merge --timeout=-1s\n"
+        if spec.train.tuner == "lora"
+        else ""
+    )
+    ready = (
+        f"kubectl -n {ns} wait --for=condition=Available leaderworkerset/{name}-serve --timeout=30m"
+        if plan.cluster.serve_nodes > 1
+        else f"kubectl -n {ns} rollout status deployment/{name}-serve --timeout=30m"
+    )
+    return f"""<!-- {render_header(spec_file)} -->
+# {name} on Kubernetes
+
+Training and serving ask for the same GPUs, so they are applied one after the other: `k8s/` trains,
+`k8s/serve/` serves once training has finished (applied together, one would stay Pending, and a server
+that won the GPUs would serve the base model while training waited).
+
+```bash
+{push}
+kubectl apply -f k8s/base/namespace.yaml
+kubectl -n {ns} create secret generic {spec.k8s.secret_name} --from-literal=api-key="$VLLM_API_KEY"
+{secret}
+kubectl apply -k k8s/                 # storage, config, model download, training
+{train.wait_command(plan)}
+{merge}kubectl apply -k k8s/serve/           # the vLLM server, its Service and disruption budget
+{ready}
+```
+
+`kubectl delete -k k8s/serve/` stops serving and keeps the volumes; `kubectl delete -k k8s/` deletes the
+training objects and the volumes (checkpoints included).
+"""
 
 
 def _shared_volume_patch(plan: Plan, key: str) -> dict[str, Any]:

@@ -8,9 +8,10 @@ LWS_LEADER_ADDRESS / LWS_WORKER_INDEX) are added after escaping. Secrets are ref
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from ...plan import commands
+from ...plan import Plan, commands
 from ...spec import Spec
 from ..compose import image_ref
 
@@ -118,12 +119,39 @@ def mounts(
     return out
 
 
-def resources(spec: Spec) -> dict[str, Any]:
+# What a pod asks of its node besides GPUs, so the scheduler places it where it fits and the kubelet does
+# not evict it first: each training rank is a process plus its data-loader workers; vLLM runs a process per
+# GPU plus the API server. Memory: training's host RAM from the plan (ZeRO offload holds optimizer states
+# there), at least POD_MEMORY_FLOOR_GIB (tokenizers, data loading, NCCL buffers); vLLM's workers each take
+# a few GiB of host RAM (SERVE_GIB_PER_GPU) besides the weights they stream to the GPU.
+POD_MEMORY_FLOOR_GIB = 16
+SERVE_GIB_PER_GPU = 4
+
+
+def train_requests(plan: Plan) -> dict[str, str]:
+    spec, mem = plan.spec, plan.train.memory
+    procs = max(spec.hardware.gpus, 1)
+    host = mem.host_gib if mem else 0.0
+    memory = max(POD_MEMORY_FLOOR_GIB, math.ceil(host * 1.1))  # 10 %: the plan's figure is an estimate
+    return {"cpu": str(procs * (1 + spec.train.dataloader_num_workers)), "memory": f"{memory}Gi"}
+
+
+def serve_requests(plan: Plan) -> dict[str, str]:
+    gpus = max(plan.spec.hardware.gpus, 1)
+    return {"cpu": str(gpus + 2), "memory": f"{POD_MEMORY_FLOOR_GIB + SERVE_GIB_PER_GPU * gpus}Gi"}
+
+
+def resources(spec: Spec, requests: dict[str, str] | None = None) -> dict[str, Any]:
+    """GPUs as limits (extended resources: the request equals the limit); CPU and memory as requests only,
+    so a pod may use more when the node has it (no memory limit: an OOM kill mid-step loses the step)."""
     limits: dict[str, Any] = {}
     if spec.hardware.gpus > 0:
         limits["nvidia.com/gpu"] = spec.hardware.gpus
         limits.update(spec.k8s.extra_resources)
-    return {"limits": limits} if limits else {}
+    out: dict[str, Any] = {"limits": limits} if limits else {}
+    if requests:
+        out["requests"] = dict(requests)
+    return out
 
 
 def security_context(spec: Spec, rdma: bool = False) -> dict[str, Any]:
@@ -156,12 +184,13 @@ def container(
     keys: tuple[str, ...],
     read_only: tuple[str, ...] = (),
     rdma: bool = False,
+    requests: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {"name": name, "image": image_ref(spec, which), "args": [literal(a) for a in argv]}
     if config:
         out["envFrom"] = [{"configMapRef": {"name": config}}]
     out.update(env=env, volumeMounts=mounts(spec, keys, read_only), securityContext=security_context(spec, rdma))
-    limits = resources(spec)
+    limits = resources(spec, requests)
     if limits:
         out["resources"] = limits
     return out
@@ -177,8 +206,11 @@ def config_map(spec: Spec, name: str, component: str, env: dict[str, str]) -> di
 
 
 def scheduling(spec: Spec, gpu_pod: bool = True) -> dict[str, Any]:
-    """Pod-spec fields that place a pod: node selector, tolerations, and Volcano as scheduler."""
+    """Pod-spec fields every pod shares: node selector, tolerations, Volcano as scheduler, and the Secret
+    that pulls the images from a private registry (k8s.image_pull_secret; README "Kubernetes")."""
     out: dict[str, Any] = {}
+    if spec.k8s.image_pull_secret:
+        out["imagePullSecrets"] = [{"name": spec.k8s.image_pull_secret}]
     if spec.k8s.node_selector:
         out["nodeSelector"] = dict(spec.k8s.node_selector)
     if spec.k8s.tolerations:

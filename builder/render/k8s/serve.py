@@ -13,7 +13,7 @@ from typing import Any
 
 from ...plan import Plan
 from ...plan.commands import CONTAINER_HOME
-from .common import container, hub_secrets, meta, plain_env, pod_volumes, secret_env
+from .common import container, hub_secrets, meta, plain_env, pod_volumes, secret_env, serve_requests
 from .pods import pod_spec
 
 SERVE_KEYS = ("model_cache", "checkpoints")
@@ -39,6 +39,7 @@ def _server(plan: Plan, node_args: list[str], api: bool) -> dict[str, Any]:
         SERVE_KEYS,
         read_only=("checkpoints",),
         rdma=plan.cluster.serve_nodes > 1,
+        requests=serve_requests(plan),
     )
     server["args"] += node_args  # written here on purpose: $(LWS_...) must reach the kubelet unescaped
     if api:

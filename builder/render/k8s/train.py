@@ -35,6 +35,7 @@ from .common import (
     resources,
     scheduling,
     security_context,
+    train_requests,
 )
 from .pods import pod_spec
 
@@ -47,6 +48,23 @@ FILES = {
     "jobset": "train-jobset.yaml",
     "trainjob": "train-trainjob.yaml",
 }
+
+
+# `kubectl wait` for the end of training, per object: (resource, the condition its controller sets on success).
+DONE = {
+    "job": ("job", "complete"),
+    "pytorchjob": ("pytorchjob", "Succeeded"),
+    "jobset": ("jobset", "Completed"),
+    "trainjob": ("trainjob", "Complete"),
+}
+
+
+def wait_command(plan: Plan) -> str:
+    """The command that returns once training has succeeded (a negative timeout waits up to a week)."""
+    resource, condition = DONE[plan.cluster.operator]
+    return (
+        f"kubectl -n {plan.spec.k8s.namespace} wait --for=condition={condition} {resource}/{_name(plan)} --timeout=-1s"
+    )
 
 
 def file_name(plan: Plan) -> str:
@@ -78,6 +96,7 @@ def _container(plan: Plan, name: str, env: list[dict[str, Any]]) -> dict[str, An
         [*hub_secrets(spec), *plain_env(plan.cluster.train_env), *env],
         VOLUME_KEYS,
         read_only=("data",),
+        requests=train_requests(plan),
         rdma=plan.cluster.nodes > 1,
     )
 
@@ -189,7 +208,7 @@ def _trainjob(plan: Plan) -> dict[str, Any]:
         numNodes=plan.cluster.nodes,
         numProcPerNode=plan.cluster.nproc_per_node,
     )
-    limits = resources(spec)
+    limits = resources(spec, train_requests(plan))
     if limits:
         trainer["resourcesPerNode"] = limits
     pod_spec: dict[str, Any] = {
