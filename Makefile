@@ -7,7 +7,7 @@ SPEC ?= modelforge.yaml
 COMPOSE := docker compose -f compose/docker-compose.yml
 PROFILES := --profile train --profile serve --profile monitor
 
-.PHONY: help setup lint render check plan test build push train serve logs down demo doctor data-check images-cuda ui
+.PHONY: help setup lint render check plan test build push train serve logs down demo doctor data-check smoke-cuda images-cuda ui
 .DEFAULT_GOAL := help
 
 help: ## list the targets
@@ -70,6 +70,9 @@ doctor: setup ## check this host against the spec: GPUs, driver, disk, Docker (e
 
 data-check: setup ## check the spec's training data (local files and hub names)
 	$(MF) data check -f $(SPEC)
+
+smoke-cuda: setup ## build the default spec's CUDA images (on a local Debian base when nvidia/cuda cannot be pulled) and smoke-test them without a GPU
+	$(PY) -m pytest tests/test_cuda_images.py -v -s
 
 images-cuda: setup ## prove the GPU images' pinned stack (CUDA torch, ms-swift, DeepSpeed, vLLM) resolves for their Python
 	$(MF) resolve -f $(SPEC) --lock-dir docs/locks

@@ -72,8 +72,19 @@ def _use_classic_builder() -> None:
         os.environ["DOCKER_BUILDKIT"] = "0"
 
 
-def build(plan: Plan, context: Path, spec_dir: Path, which: tuple[str, ...] = IMAGES) -> dict[str, float]:
-    """Build the named images; returns seconds per image."""
+def build(
+    plan: Plan,
+    context: Path,
+    spec_dir: Path,
+    which: tuple[str, ...] = IMAGES,
+    *,
+    base_image: str | None = None,
+    tag_suffix: str = "",
+    extra_args: dict[str, str] | None = None,
+) -> dict[str, float]:
+    """Build the named images; returns seconds per image. base_image replaces both Dockerfiles' base (a build
+    arg: the smoke test of the CUDA images on a machine that cannot pull nvidia/cuda); tag_suffix keeps
+    such a build apart from the real tags; extra_args are more build args (e.g. TORCH_INDEX_URL)."""
     from python_on_whales import docker  # imported late: render/plan need no Docker
 
     problem = engine_ready()
@@ -81,10 +92,13 @@ def build(plan: Plan, context: Path, spec_dir: Path, which: tuple[str, ...] = IM
         raise PlanError([f"cannot build images: {problem}"])
     _use_classic_builder()
     args = prepare_context(plan, context, spec_dir)
+    if base_image:
+        args["BASE_IMAGE"] = base_image
+    args.update(extra_args or {})
     seconds = {}
     for name in which:
-        tag = image_ref(plan.spec, name)
-        say(f"building {tag} from {context / f'Dockerfile.{name}'}")
+        tag = image_ref(plan.spec, name) + tag_suffix
+        say(f"building {tag} from {context / f'Dockerfile.{name}'}" + (f" on {base_image}" if base_image else ""))
         start = time.monotonic()
         docker.legacy_build(
             context,
