@@ -18,6 +18,7 @@ from the tokenizer is: those strings as single tokens, an eos (<|im_end|>) and a
     python3 bench/make_proxy_model.py OUT_DIR [--layers 4] [--config-only] [--tiny]
 
 --config-only writes config.json alone (for `modelforge plan --set model.config_path=...`);
+--no-weights writes config.json, generation_config.json and the tokenizer (for `vllm serve --load-format dummy`);
 --tiny shrinks every width (CPU smoke tests of the harness; not a benchmark shape).
 """
 
@@ -172,11 +173,23 @@ def build_tokenizer(out: Path, bpe_vocab: int = 16000):
     return fast
 
 
+GENERATION = dict(
+    bos_token_id=FIRST_SPECIAL,
+    eos_token_id=[FIRST_SPECIAL + 2, FIRST_SPECIAL],
+    pad_token_id=FIRST_SPECIAL,
+    do_sample=True,
+    temperature=0.6,
+    top_p=0.95,
+    top_k=20,
+)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out")
     ap.add_argument("--layers", type=int, default=4)
     ap.add_argument("--config-only", action="store_true")
+    ap.add_argument("--no-weights", action="store_true")
     ap.add_argument("--tiny", action="store_true")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
@@ -186,6 +199,12 @@ def main() -> None:
     if args.config_only:
         (out / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
         print(f"wrote {out / 'config.json'}")
+        return
+    if args.no_weights:
+        build_tokenizer(out)
+        (out / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
+        (out / "generation_config.json").write_text(json.dumps(GENERATION, indent=2) + "\n")
+        print(json.dumps({"out": str(out), "layers": args.layers, "weights": None}))
         return
 
     import torch
@@ -200,15 +219,7 @@ def main() -> None:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     with torch.device(device):
         model = Qwen3MoeForCausalLM(config).to(torch.bfloat16)
-    model.generation_config = GenerationConfig(
-        bos_token_id=FIRST_SPECIAL,
-        eos_token_id=[FIRST_SPECIAL + 2, FIRST_SPECIAL],
-        pad_token_id=FIRST_SPECIAL,
-        do_sample=True,
-        temperature=0.6,
-        top_p=0.95,
-        top_k=20,
-    )
+    model.generation_config = GenerationConfig(**GENERATION)
     model.save_pretrained(out, max_shard_size="5GB")
     n = sum(p.numel() for p in model.parameters())
     print(json.dumps({"out": str(out), "layers": args.layers, "params": n, "device": device}))

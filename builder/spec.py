@@ -110,6 +110,7 @@ PLANNED_SERVE_FLAGS = {
     "enable_expert_parallel": "serve.expert_parallel", "max_model_len": "serve.max_model_len",
     "gpu_memory_utilization": "serve.gpu_memory_utilization", "max_num_seqs": "serve.max_num_seqs",
     "dtype": "serve.dtype", "reasoning_parser": "serve.reasoning_parser", "port": "serve.port",
+    "kv_cache_dtype": "serve.kv_cache_dtype",
     "served_model_name": "model.served_name", "host": "", "model": "model.id",
 }  # fmt: skip
 
@@ -275,6 +276,11 @@ class ServeSpec(Strict):
     gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
     max_num_seqs: int | None = Field(None, ge=1)
     dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"
+    kv_cache_dtype: Literal["auto", "fp8"] = Field(
+        "auto",
+        description="KV-cache storage: auto = the model's dtype; fp8 = half the bytes per token, about twice the "
+        "tokens in the cache (more concurrent long requests), at some accuracy cost (docs/benchmarks.md)",
+    )
     reasoning_parser: str | None = Field("auto", pattern=r"^[a-z0-9_]+$")
     model_source: Literal["latest_checkpoint", "base"] = Field(
         "latest_checkpoint",

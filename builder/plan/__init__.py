@@ -442,13 +442,16 @@ def _plan_layout(spec: Spec, m: ModelFacts | None, gpu_gib: float, errors: list[
             return across
     gpus = max(spec.hardware.gpus, 1)
     bytes_per_param = 4 if s.dtype == "float32" else 2
+    kv = parallel.kv_bytes(s.kv_cache_dtype, bytes_per_param)
     if m is None:
         tp = s.tensor_parallel if s.tensor_parallel != "auto" else 1
         dp = s.data_parallel if s.data_parallel != "auto" else max(gpus // (tp * s.pipeline_parallel), 1)
         return parallel.Layout(
             tp, s.pipeline_parallel, dp, s.expert_parallel is True, 0.0, 0, "model unknown: not checked"
         )
-    auto = parallel.choose(m, spec.hardware.gpus, gpu_gib, s.gpu_memory_utilization, s.max_model_len, bytes_per_param)
+    auto = parallel.choose(
+        m, spec.hardware.gpus, gpu_gib, s.gpu_memory_utilization, s.max_model_len, bytes_per_param, kv
+    )
     if (
         s.tensor_parallel == "auto"
         and s.data_parallel == "auto"
@@ -476,7 +479,9 @@ def _plan_layout(spec: Spec, m: ModelFacts | None, gpu_gib: float, errors: list[
                 + f". On {gpus} GPUs use instead: {parallel.alternatives(m, gpus)}",
             )
         )
-    layout = parallel.evaluate(m, tp, pp, dp, ep, gpu_gib, s.gpu_memory_utilization, bytes_per_param, "set in the spec")
+    layout = parallel.evaluate(
+        m, tp, pp, dp, ep, gpu_gib, s.gpu_memory_utilization, bytes_per_param, "set in the spec", kv
+    )
     if gpu_gib and not problems and layout.kv_cache_tokens < s.max_model_len:
         errors.append(
             spec.at(

@@ -172,6 +172,7 @@ def multi_node_layout(spec: Spec, m: ModelFacts, gpu_gib: float, errors: list[st
     s = spec.serve
     gpus, nodes = spec.hardware.gpus, spec.k8s.nodes
     bytes_per_param = 4 if s.dtype == "float32" else 2
+    kv = parallel.kv_bytes(s.kv_cache_dtype, bytes_per_param)
     all_auto = (
         s.tensor_parallel == "auto"
         and s.data_parallel == "auto"
@@ -179,7 +180,7 @@ def multi_node_layout(spec: Spec, m: ModelFacts, gpu_gib: float, errors: list[st
         and s.expert_parallel == "auto"
     )
     if all_auto:
-        one = parallel.choose(m, gpus, gpu_gib, s.gpu_memory_utilization, s.max_model_len, bytes_per_param)
+        one = parallel.choose(m, gpus, gpu_gib, s.gpu_memory_utilization, s.max_model_len, bytes_per_param, kv)
         if one.pp == 1 and one.kv_cache_tokens >= s.max_model_len:
             return None
         # Tensor parallel inside a node (NVLink), pipeline parallel across nodes: the fewest nodes that hold it.
@@ -187,7 +188,7 @@ def multi_node_layout(spec: Spec, m: ModelFacts, gpu_gib: float, errors: list[st
         tps = parallel.valid_tps(m, gpus, ep)
         tp = tps[-1]
         for n in range(2, nodes + 1):
-            layout = parallel.evaluate(m, tp, n, 1, ep, gpu_gib, s.gpu_memory_utilization, bytes_per_param, "")
+            layout = parallel.evaluate(m, tp, n, 1, ep, gpu_gib, s.gpu_memory_utilization, bytes_per_param, "", kv)
             if layout.kv_cache_tokens >= s.max_model_len:
                 idle = f"; {gpus - tp} GPU(s) per node idle: no valid tp uses them" if gpus > tp else ""
                 return parallel.Layout(
@@ -200,7 +201,7 @@ def multi_node_layout(spec: Spec, m: ModelFacts, gpu_gib: float, errors: list[st
                     f"no single node of {gpus} GPUs holds the model: tp={tp} inside a node, "
                     f"pp={n} across {n} nodes{idle}",
                 )
-        layout = parallel.evaluate(m, tp, nodes, 1, ep, gpu_gib, s.gpu_memory_utilization, bytes_per_param, "")
+        layout = parallel.evaluate(m, tp, nodes, 1, ep, gpu_gib, s.gpu_memory_utilization, bytes_per_param, "", kv)
         errors.append(
             spec.at(
                 "k8s.nodes",
@@ -244,6 +245,7 @@ def multi_node_layout(spec: Spec, m: ModelFacts, gpu_gib: float, errors: list[st
         s.gpu_memory_utilization,
         bytes_per_param,
         f"set in the spec: {tp * pp // max(gpus, 1)} nodes of {gpus} GPUs",
+        kv,
     )
     if not problems and layout.kv_cache_tokens < s.max_model_len:
         errors.append(

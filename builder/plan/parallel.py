@@ -16,6 +16,13 @@ from ..facts.models import ModelFacts
 from .memory import GIB
 
 VLLM_OVERHEAD_GIB = 4.0  # CUDA graphs, activations of the profiling run, allocator slack
+# Bytes per KV-cache element by serve.kv_cache_dtype; "auto" stores the model's dtype. On one H200 the
+# planner's bf16 figure was 3.9 % under vLLM's own count and its fp8 figure 0.3 % over (docs/benchmarks.md).
+KV_CACHE_BYTES = {"fp8": 1}
+
+
+def kv_bytes(kv_cache_dtype: str, bytes_per_param: int) -> int:
+    return KV_CACHE_BYTES.get(kv_cache_dtype, bytes_per_param)
 
 
 @dataclass(frozen=True)
@@ -57,18 +64,35 @@ def kv_tokens(m: ModelFacts, tp: int, pp: int, free_bytes: float, bytes_per_elem
 
 
 def evaluate(
-    m: ModelFacts, tp: int, pp: int, dp: int, ep: bool, gpu_gib: float, util: float, bytes_per_param: int, reason: str
+    m: ModelFacts,
+    tp: int,
+    pp: int,
+    dp: int,
+    ep: bool,
+    gpu_gib: float,
+    util: float,
+    bytes_per_param: int,
+    reason: str,
+    kv_bytes: int | None = None,
 ) -> Layout:
     weights = weights_per_gpu(m, tp, pp, dp, ep, bytes_per_param)
     free = gpu_gib * GIB * util - weights - VLLM_OVERHEAD_GIB * GIB
-    return Layout(tp, pp, dp, ep, weights / GIB, kv_tokens(m, tp, pp, free, bytes_per_param), reason)
+    return Layout(tp, pp, dp, ep, weights / GIB, kv_tokens(m, tp, pp, free, kv_bytes or bytes_per_param), reason)
 
 
 def valid_tps(m: ModelFacts, gpus: int, ep: bool) -> list[int]:
     return [tp for tp in range(1, max(gpus, 1) + 1) if not tp_problems(m, tp, ep)]
 
 
-def choose(m: ModelFacts, gpus: int, gpu_gib: float, util: float, max_len: int, bytes_per_param: int) -> Layout:
+def choose(
+    m: ModelFacts,
+    gpus: int,
+    gpu_gib: float,
+    util: float,
+    max_len: int,
+    bytes_per_param: int,
+    kv_bytes: int | None = None,
+) -> Layout:
     """Throughput first: replicas when one GPU holds the model (plus a full-length request's KV cache),
     otherwise the smallest valid tensor-parallel group, replicated over the GPUs left."""
     gpus = max(gpus, 1)
@@ -77,7 +101,7 @@ def choose(m: ModelFacts, gpus: int, gpu_gib: float, util: float, max_len: int, 
         return Layout(1, 1, 1, False, m.total_params * bytes_per_param / GIB, 0, "CPU: one server process")
     for tp in valid_tps(m, gpus, ep):
         dp = gpus // tp
-        layout = evaluate(m, tp, 1, dp, ep, gpu_gib, util, bytes_per_param, "")
+        layout = evaluate(m, tp, 1, dp, ep, gpu_gib, util, bytes_per_param, "", kv_bytes)
         if layout.kv_cache_tokens >= max_len:
             what = "one GPU holds the model" if tp == 1 else f"tp={tp} is the smallest valid group that holds it"
             extra = (
@@ -95,7 +119,7 @@ def choose(m: ModelFacts, gpus: int, gpu_gib: float, util: float, max_len: int, 
                 f"{what}: {dp} replica(s) of tp={tp} for throughput{extra}{idle_note}",
             )
     # Nothing fits with tensor parallel alone: pipeline over all GPUs (uneven splits allowed).
-    layout = evaluate(m, 1, gpus, 1, False, gpu_gib, util, bytes_per_param, "")
+    layout = evaluate(m, 1, gpus, 1, False, gpu_gib, util, bytes_per_param, "", kv_bytes)
     return Layout(
         1,
         gpus,

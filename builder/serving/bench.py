@@ -96,6 +96,24 @@ def _volume_source(spec, key: str, spec_dir: Path) -> str:
     return f"{spec.name}-{key.replace('_', '-')}"
 
 
+def vllm_bench_args(base_url: str, model: str, tokenizer: str, load: Load, result_dir: str) -> list[str]:
+    """`vllm bench serve` arguments for one load (without --request-rate): random prompts of exactly
+    input_len tokens, exactly output_len tokens out (--ignore-eos). The GPU benchmark (bench/serve_session.sh)
+    runs the same list, so its numbers are what `modelforge bench-serve` measures."""
+    args = [
+        "--backend", "openai", "--base-url", base_url, "--endpoint", "/v1/completions",
+        "--model", model, "--tokenizer", tokenizer,
+        "--dataset-name", "random", "--random-input-len", str(load.input_len),
+        "--random-output-len", str(load.output_len), "--num-prompts", str(load.num_prompts),
+        "--ignore-eos", "--seed", str(load.seed),
+        "--percentile-metrics", ",".join(METRICS), "--metric-percentiles", ",".join(map(str, PERCENTILES)),
+        "--save-result", "--result-dir", result_dir, "--disable-tqdm",
+    ]  # fmt: skip
+    if load.max_concurrency:
+        args += ["--max-concurrency", str(load.max_concurrency)]
+    return args
+
+
 def docker_command(
     spec, plan, ep: Endpoint, load: Load, results: Path, spec_dir: Path, tokenizer: str | None
 ) -> list[str]:
@@ -105,39 +123,7 @@ def docker_command(
     host = ep.root.split("://", 1)[-1].rsplit(":", 1)[0]
     if host in ("localhost", "0.0.0.0"):
         host = "127.0.0.1"
-    bench = [
-        "--backend",
-        "openai",
-        "--base-url",
-        f"http://{host}:{port}",
-        "--endpoint",
-        "/v1/completions",
-        "--model",
-        ep.model,
-        "--tokenizer",
-        tokenizer or spec.model.id,
-        "--dataset-name",
-        "random",
-        "--random-input-len",
-        str(load.input_len),
-        "--random-output-len",
-        str(load.output_len),
-        "--num-prompts",
-        str(load.num_prompts),
-        "--ignore-eos",
-        "--seed",
-        str(load.seed),
-        "--percentile-metrics",
-        ",".join(METRICS),
-        "--metric-percentiles",
-        ",".join(map(str, PERCENTILES)),
-        "--save-result",
-        "--result-dir",
-        "/results",
-        "--disable-tqdm",
-    ]
-    if load.max_concurrency:
-        bench += ["--max-concurrency", str(load.max_concurrency)]
+    bench = vllm_bench_args(f"http://{host}:{port}", ep.model, tokenizer or spec.model.id, load, "/results")
     env = dict(plan.serve.env)
     # As the caller's user, so the result files it writes into `results` are theirs (the image's own user
     # cannot write into a folder of another uid); HOME then has to be somewhere any uid can write.

@@ -53,3 +53,24 @@ def test_big_model_needs_tensor_parallel():
 def test_dense_model_has_no_expert_parallel():
     plan = make_plan(validate({"model": {"id": "Qwen/Qwen3-8B"}, "hardware": {"gpus": 2}}))
     assert plan.serve.layout.ep is False and plan.serve.layout.dp == 2
+
+
+# Issue 18, measured on one H200 (bench/results/serve-s18a-*.server.log): vLLM 0.25.1 reported 744,080 KV-cache
+# tokens for the full model at gpu_memory_utilization 0.9 (bf16) and 1,426,416 with --kv-cache-dtype fp8.
+MEASURED_KV_TOKENS = {"auto": 744_080, "fp8": 1_426_416}
+
+
+def test_the_kv_cache_estimate_holds_within_10_percent_of_what_vllm_reported_on_one_h200():
+    for kv_dtype, measured in MEASURED_KV_TOKENS.items():
+        spec = validate({"hardware": {"gpus": 1}, "serve": {"kv_cache_dtype": kv_dtype}})
+        planned = make_plan(spec).serve.layout.kv_cache_tokens
+        assert abs(planned - measured) / measured < 0.10, (kv_dtype, planned, measured)
+
+
+def test_fp8_kv_cache_doubles_the_tokens_and_renders_its_flag_once():
+    plain = make_plan(validate({"hardware": {"gpus": 1}}))
+    fp8 = make_plan(validate({"hardware": {"gpus": 1}, "serve": {"kv_cache_dtype": "fp8"}}))
+    assert fp8.serve.layout.kv_cache_tokens > 1.9 * plain.serve.layout.kv_cache_tokens
+    assert "--kv-cache-dtype" not in plain.serve.argv
+    argv = fp8.serve.argv
+    assert argv.count("--kv-cache-dtype") == 1 and argv[argv.index("--kv-cache-dtype") + 1] == "fp8"

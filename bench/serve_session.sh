@@ -1,0 +1,40 @@
+#!/bin/bash
+# Serving benchmark, one device call: (once per machine) put the carried vLLM wheels in place and write the
+# model folder (full 48-layer Qwen3-30B-A3B config + offline tokenizer, no weights: vLLM loads dummy ones),
+# then run each configuration with bench/run_serve_bench.py, one after another, on the same GPU.
+#
+#   bash bench/serve_session.sh DEADLINE_S BATCH CONFIG [CONFIG...]     # CONFIG: $PLANS/<CONFIG>.json
+#   (PLANS defaults to bench/plans/serve, written by bench/make_serve_plans.py)
+#
+# Wheels: vLLM 0.25.1 and what it needs beyond the machine's own packages (~300 MB: docs/benchmarks.md says
+# how the bundle is made) travel as .whl/bundle.part* over several calls of one warm machine (64 MiB a call);
+# every call copies what it carries to /tmp/parts, and the first call that has them all unpacks them.
+# Results and server logs go to $OUT (serve-<BATCH>-<config>-<workload>-<rate>.json).
+set -u
+cd "$(dirname "$0")/.."
+T0=$(date +%s); DEADLINE=$((T0 + $1)); BATCH=$2; shift 2
+W=/tmp/sbench; R=$W/results; mkdir -p "$R" /tmp/parts
+say() { echo "[session +$(( $(date +%s) - T0 ))s] $*"; }
+cp -n .whl/bundle.part* /tmp/parts/ 2>/dev/null
+say "pieces here: $(ls /tmp/parts | tr '\n' ' ')"
+[ $# -gt 0 ] || exit 0   # a carrying call only
+if [ ! -f /tmp/site/.vllm-ok ]; then
+  [ "$(ls /tmp/parts | wc -l)" -ge "${PIECES:-5}" ] || { say "missing pieces"; exit 1; }
+  mkdir -p /tmp/bundle /tmp/site && cat /tmp/parts/bundle.part* | tar -C /tmp/bundle -xf - || exit 1
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site \
+    /tmp/bundle/wheels/*.whl || { say "wheel install failed"; exit 1; }
+  xz -dc /tmp/bundle/vllm.tar.xz | tar -C /tmp/site -xf - || exit 1
+  touch /tmp/site/.vllm-ok; say "vLLM unpacked"
+fi
+export PYTHONPATH=/tmp/site PATH=/tmp/site/bin:$PATH PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
+[ -f $W/m48/tokenizer.json ] || python3 bench/make_proxy_model.py $W/m48 --layers 48 --no-weights || exit 1
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+status=0
+for config in "$@"; do
+  say "config $config"
+  python3 bench/run_serve_bench.py "${PLANS:-bench/plans/serve}/$config.json" --model $W/m48 --results "$R" \
+    --batch-id "$BATCH" --deadline "$DEADLINE" || status=1
+  mkdir -p "${OUT:-/tmp/out}"; cp "$R"/serve-"$BATCH"-* "${OUT:-/tmp/out}"/ 2>/dev/null
+done
+say "done (status $status)"
+exit $status
