@@ -7,7 +7,7 @@ SPEC ?= modelforge.yaml
 COMPOSE := docker compose -f compose/docker-compose.yml
 PROFILES := --profile train --profile serve --profile monitor
 
-.PHONY: help setup lint render check plan test build push train serve logs down demo doctor data-check smoke-cuda images-cuda ui
+.PHONY: help setup lint render check plan test build push train serve logs down demo doctor data-check smoke-cuda images-cuda ui monitor
 .DEFAULT_GOAL := help
 
 help: ## list the targets
@@ -84,6 +84,10 @@ ui: setup ## web chat on 127.0.0.1:7860 in front of the running server (needs VL
 
 demo: setup ## the whole job on this machine, CPU only: build, train, serve, chat (tiny model)
 	$(MF) demo
+
+monitor: setup ## Prometheus on 127.0.0.1:9090 scraping the vLLM server, TensorBoard on :6006 (builds Prometheus if needed)
+	$(COMPOSE) --profile monitor up -d --build prometheus tensorboard
+	@echo "Prometheus: http://127.0.0.1:9090 (try the query vllm:num_requests_running); TensorBoard: http://127.0.0.1:6006"
 
 logs: ## follow the logs of whatever runs
 	$(COMPOSE) $(PROFILES) logs -f

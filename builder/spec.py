@@ -466,6 +466,16 @@ class K8sSpec(Strict):
     queue: Slug = Field("default", description="Kueue LocalQueue or Volcano queue")
     serve_replicas: int = Field(1, ge=1, le=1000, description="vLLM instances behind the Service")
     autoscaling: AutoscalingSpec = AutoscalingSpec()
+    monitoring: bool = Field(
+        False,
+        description="Render a PodMonitor (Prometheus Operator) for the server's /metrics and a Grafana "
+        "dashboard ConfigMap (label grafana_dashboard: '1') into k8s/serve/",
+    )
+    monitoring_labels: dict[LabelKey, LabelValue] = Field(
+        default_factory=dict,
+        description="More labels on the PodMonitor, for the Prometheus that selects it "
+        "(kube-prometheus-stack: release: <its release name>)",
+    )
     model_download: bool = Field(True, description="A Job fills the model cache once; pods wait for it")
     model_download_timeout_s: int = Field(21600, ge=60, description="How long pods wait for the model download")
     shared_storage_class: str | None = Field(

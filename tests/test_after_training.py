@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ from python_on_whales import docker
 from builder import demo
 from builder.engine import local as host
 from builder.load import load_spec
+from builder.render import monitor
 from tests.conftest import ROOT
 from tests.pty_session import PtySession
 
@@ -296,3 +298,50 @@ def test_bench_serve_runs_vllm_bench(served, tmp_path):
     raw = json.loads((tmp_path / "bench" / "rate-inf.json").read_text())
     assert raw["completed"] == 8 and raw["total_output_tokens"] == 8 * 16  # --ignore-eos: full length
     assert "TTFT ms p50/p90/p99" in result.stdout
+
+
+def _prometheus(path: str) -> dict:
+    with urllib.request.urlopen(f"http://127.0.0.1:{monitor.PROMETHEUS_PORT}{path}", timeout=10) as response:
+        body = json.loads(response.read())
+    assert body["status"] == "success", body
+    return body["data"]
+
+
+def test_prometheus_scrapes_the_servers_vllm_metrics(served):
+    """Issue 19: the compose profile `monitor` builds Prometheus (Debian's package, on the local base: the
+    real default is debian:bookworm-slim) and scrapes the server; its query API returns vllm: series, the
+    generation tokens of a request sent here arrive in them, and every series the Grafana dashboard reads
+    is among them."""
+    stack, key = served
+    env = dict(os.environ, MF_PROMETHEUS_BASE_IMAGE=host.BASE_IMAGE, DOCKER_BUILDKIT="0")
+    compose = ["docker", "compose", "-f", str(stack.compose_file), "--profile", "monitor"]
+    built = subprocess.run([*compose, "build", "prometheus"], env=env, capture_output=True, text=True, timeout=900)
+    assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
+    try:
+        up = subprocess.run([*compose, "up", "-d", "--no-deps", "prometheus"], env=env, capture_output=True, text=True)
+        assert up.returncode == 0, up.stderr[-2000:]
+        demo.chat(stack.base_url, key, stack.plan.serve.served_name, "Count to three.")  # tokens to count
+        deadline = time.monotonic() + 180
+        tokens = 0.0
+        while time.monotonic() < deadline:
+            try:
+                found = _prometheus("/api/v1/query?query=sum(vllm:generation_tokens_total)")["result"]
+                tokens = float(found[0]["value"][1]) if found else 0.0
+            except OSError:
+                found = []
+            if tokens > 0:
+                break
+            time.sleep(2)
+        names = _prometheus("/api/v1/label/__name__/values")
+        assert tokens > 0, f"no vllm:generation_tokens_total in Prometheus after 180 s; names: {names[:40]}"
+        served_names = [n for n in names if n.startswith("vllm:")]
+        for expected in ("vllm:num_requests_running", "vllm:num_requests_waiting", "vllm:prompt_tokens_total"):
+            assert expected in served_names, served_names
+        # the k8s Grafana dashboard (k8s.monitoring) queries only series this server really exports
+        missing = monitor.dashboard_metrics() - set(names)
+        assert not missing, f"the dashboard reads series the server does not export: {sorted(missing)}"
+        [target] = _prometheus("/api/v1/targets")["activeTargets"]
+        assert target["labels"]["job"] == "vllm" and target["health"] == "up", target
+    finally:
+        subprocess.run([*compose, "rm", "--stop", "--force", "--volumes", "prometheus"], capture_output=True)
+        subprocess.run(["docker", "volume", "rm", "--force", f"{NAME}-prometheus"], capture_output=True)

@@ -9,6 +9,7 @@ vllm and vLLM's own parser accepts the rendered `vllm serve` arguments."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 
@@ -181,3 +182,29 @@ def test_a_hyperparameter_change_rebuilds_no_layer(cuda_images):
     report = json.loads(path.read_text())
     report["rebuild_after_learning_rate_change_seconds"] = {k: round(v) for k, v in seconds.items()}
     path.write_text(json.dumps(report, indent=2) + "\n")
+
+
+# The metric names vLLM's own metrics code registers (vllm/v1/metrics/*.py), read without importing vLLM.
+METRIC_NAMES = r"""
+import importlib.util, pathlib, re
+[root] = importlib.util.find_spec("vllm").submodule_search_locations
+files = (pathlib.Path(root) / "v1" / "metrics").glob("*.py")
+print(" ".join(sorted({m for p in files for m in re.findall(r'"(vllm:[a-z0-9_]+)"', p.read_text())})))
+"""
+
+
+def test_the_grafana_dashboard_reads_only_metrics_the_pinned_vllm_exports(cuda_images):
+    """Issue 19: every metric the k8s dashboard's PromQL names is one vLLM 0.25.1 registers (Prometheus adds
+    _total to counters and _bucket to histograms). The CPU stack's running server is checked in
+    tests/test_after_training.py."""
+    from builder.render import monitor
+
+    _, refs, _ = cuda_images
+    exported = set(docker_run(refs["serve"], "-c", METRIC_NAMES).split())
+    assert "vllm:num_requests_running" in exported, sorted(exported)
+    missing = {
+        name
+        for name in monitor.dashboard_metrics()
+        if name not in exported and re.sub(r"_(total|bucket|sum|count)$", "", name) not in exported
+    }
+    assert not missing, f"the dashboard reads metrics vLLM does not export: {sorted(missing)}"

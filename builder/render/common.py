@@ -23,3 +23,9 @@ def pip_build_args(spec: Spec) -> dict[str, str]:
     if b.pip_extra_index_urls:
         args["PIP_EXTRA_INDEX_URL"] = " ".join(b.pip_extra_index_urls)
     return args
+
+
+def in_registry(spec: Spec, name: str, tag: str) -> str:
+    """An image reference with images.registry in front (every rendered image reference goes through here)."""
+    prefix = f"{spec.images.registry}/" if spec.images.registry else ""
+    return f"{prefix}{name}:{tag}"

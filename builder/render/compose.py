@@ -1,4 +1,4 @@
-"""compose/docker-compose.yml for a workstation: train, serve and tensorboard services.
+"""compose/docker-compose.yml for a workstation: train, serve, tensorboard, merge, prometheus and ui services.
 
 Built as data. Compose interpolates `$VAR` in every value, so each spec-derived string
 has `$` doubled; the only interpolations are the secrets, read from the user's shell
@@ -12,7 +12,8 @@ from typing import Any
 from ..plan import Plan
 from ..plan.commands import hub_token_env, merge_argv, volume_name
 from ..spec import Spec, VolumeSpec
-from .common import ENTRYPOINT, header, pip_build_args
+from . import monitor
+from .common import ENTRYPOINT, header, in_registry, pip_build_args
 from .yamltext import dump
 
 STACK_BYTES = 67108864  # 64 MiB: the stack size NVIDIA recommends for PyTorch containers
@@ -24,8 +25,7 @@ def literal(value: str) -> str:
 
 def image_ref(spec: Spec, which: str) -> str:
     image = getattr(spec.images, which)
-    prefix = f"{spec.images.registry}/" if spec.images.registry else ""
-    return f"{prefix}{image.name}:{image.tag}"
+    return in_registry(spec, image.name, image.tag)
 
 
 def _environment(env: dict[str, str], secrets: tuple[str, ...]) -> dict[str, str]:
@@ -133,7 +133,16 @@ def render(plan: Plan, spec_file: str) -> dict[str, str]:
         for key in ("model_cache", "data", "checkpoints")
         if not getattr(spec.volumes, key).host_path
     }
-    services: dict[str, dict] = {"train": train, "serve": serve, "tensorboard": tensorboard, "merge": merge}
+    volumes["prometheus"] = {"name": f"{spec.name}-prometheus"}
+    # make monitor: Prometheus scraping the server (its /metrics needs no key); compose/prometheus.yml.
+    prometheus = monitor.compose_service(spec)
+    services: dict[str, dict] = {
+        "train": train,
+        "serve": serve,
+        "tensorboard": tensorboard,
+        "merge": merge,
+        "prometheus": prometheus,
+    }
     document = {"name": spec.name, "services": services, "volumes": volumes}
     # make ui: a small web chat (the guide's `swift app`); it holds the API key, the browser never sees it.
     services["ui"] = {

@@ -121,3 +121,25 @@ def test_build_sections_build_without_the_builder_and_pass_the_same_package_sour
         )  # a local folder is staged, not passed
     for other in ("tensorboard", "merge", "ui"):
         assert "build" not in doc["services"][other]  # they run the two images built above
+
+
+def test_prometheus_scrapes_the_server_on_its_port_in_the_monitor_profile():
+    from builder.render import monitor
+
+    spec_overrides = {"serve": {"port": 8123, "bind_address": "0.0.0.0"}, "images": {"registry": "reg.local:5000/t"}}
+    plan = make_plan(validate(spec_overrides))
+    doc = yaml.safe_load(compose.render(plan, "modelforge.yaml")["compose/docker-compose.yml"])
+    prom = doc["services"]["prometheus"]
+    assert prom["profiles"] == ["monitor"] and prom["read_only"] is True
+    assert prom["image"] == "reg.local:5000/t/modelforge/prometheus:bookworm"
+    assert prom["build"]["dockerfile"] == "Dockerfile.prometheus"
+    assert prom["build"]["args"]["BASE_IMAGE"] == "${MF_PROMETHEUS_BASE_IMAGE:-debian:bookworm-slim}"
+    assert "./prometheus.yml:/etc/prometheus/prometheus.yml:ro" in prom["volumes"]
+    assert prom["ports"] == ["0.0.0.0:9090:9090"]
+    files = monitor.render(plan, "modelforge.yaml")
+    scrape = yaml.safe_load(files["compose/prometheus.yml"])
+    [job] = scrape["scrape_configs"]
+    assert job["metrics_path"] == "/metrics" and job["static_configs"][0]["targets"] == ["serve:8123"]
+    text = files["Dockerfile.prometheus"]
+    assert "ARG BASE_IMAGE=debian:bookworm-slim" in text and "USER 990:990" in text
+    assert "--web.listen-address=:9090" in text

@@ -12,7 +12,10 @@ from tests.conftest import tool
 
 def test_hadolint_passes(root):
     result = subprocess.run(
-        [tool("hadolint"), "Dockerfile.train", "Dockerfile.serve"], cwd=root, capture_output=True, text=True
+        [tool("hadolint"), "Dockerfile.train", "Dockerfile.serve", "Dockerfile.prometheus"],
+        cwd=root,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 

@@ -36,8 +36,23 @@ SCENARIOS = {
     "pytorchjob": {"k8s": {"nodes": 2}},
     "jobset": {"k8s": {"nodes": 3, "training_operator": "jobset", "gang_scheduling": "kueue"}},
     "trainjob": {"k8s": {"nodes": 2, "training_operator": "trainjob", "shared_storage_class": "nfs-client"}},
-    "lws": {**BIG_MOE, "k8s": {"nodes": 4, "serve_replicas": 2, "autoscaling": {"enabled": True, "max_replicas": 3}}},
-    "replicas": {"k8s": {"serve_replicas": 3, "autoscaling": {"enabled": True}}},
+    "lws": {
+        **BIG_MOE,
+        "k8s": {
+            "nodes": 4,
+            "serve_replicas": 2,
+            "autoscaling": {"enabled": True, "max_replicas": 3},
+            "monitoring": True,
+        },
+    },
+    "replicas": {
+        "k8s": {
+            "serve_replicas": 3,
+            "autoscaling": {"enabled": True},
+            "monitoring": True,
+            "monitoring_labels": {"release": "kube-prometheus-stack"},
+        }
+    },
     "volcano": {
         "k8s": {
             "nodes": 2,
@@ -87,8 +102,7 @@ def test_every_object_passes_its_schema(tmp_path, scenario):
     # each rendered file on its own too (what a user applying one file gets)
     for doc in rendered_docs(files):
         validate_object(doc)
-    if scenario not in ("replicas",):
-        assert "crd" in checked
+    assert "crd" in checked
     claims = by_kind(built, "PersistentVolumeClaim")
     assert len(claims) == 3 and all(c["spec"]["accessModes"] == ["ReadWriteMany"] for c in claims)
     assert all(d["metadata"].get("namespace") == "modelforge" for d in built if d["kind"] != "Namespace")
@@ -101,6 +115,7 @@ def test_crd_schemas_are_the_published_ones_and_can_fail():
         ("jobset.x-k8s.io/v1alpha2", "JobSet"),
         ("trainer.kubeflow.org/v1alpha1", "TrainJob"),
         ("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet"),
+        ("monitoring.coreos.com/v1", "PodMonitor"),
     }
     plan = plan_for(SCENARIOS["lws"])
     [lws] = yaml.safe_load_all(k8s.render(plan, "x")["k8s/serve/serve-leaderworkerset.yaml"])
@@ -494,3 +509,34 @@ def test_keyed_lists_refuse_repeats_as_the_api_server_does():
     tj["spec"]["trainer"]["env"].append(dict(tj["spec"]["trainer"]["env"][0]))
     with pytest.raises(jsonschema.ValidationError, match="repeated"):
         validate_object(tj)
+
+
+def test_monitoring_renders_a_pod_monitor_and_a_grafana_dashboard_for_the_server(tmp_path):
+    from builder.render import monitor
+
+    files, built = render_tree(tmp_path, SCENARIOS["replicas"])
+    [podmon] = by_kind(built, "PodMonitor")
+    assert validate_object(podmon) == "crd"
+    assert podmon["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    [deployment] = by_kind(built, "Deployment")
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert podmon["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+    [endpoint] = podmon["spec"]["podMetricsEndpoints"]
+    [port] = deployment["spec"]["template"]["spec"]["containers"][0]["ports"]
+    assert endpoint["port"] == port["name"] and endpoint["path"] == "/metrics"
+    bad = json.loads(json.dumps(podmon))
+    bad["spec"]["podMetricsEndpoints"][0]["interval"] = 15  # a number, not a duration string
+    with pytest.raises(jsonschema.ValidationError):
+        validate_object(bad)
+
+    [board_map] = [d for d in by_kind(built, "ConfigMap") if d["metadata"]["name"].endswith("grafana-dashboard")]
+    assert board_map["metadata"]["labels"]["grafana_dashboard"] == "1"
+    [board_json] = board_map["data"].values()
+    board = json.loads(board_json)
+    exprs = [t["expr"] for p in board["panels"] for t in p["targets"]]
+    assert len(board["panels"]) == len(monitor.PANELS) >= 6 and all("vllm:" in e for e in exprs)
+    assert all(t["datasource"]["uid"] == "${datasource}" for p in board["panels"] for t in p["targets"])
+    assert {"vllm:num_requests_running", "vllm:time_to_first_token_seconds_bucket"} <= monitor.dashboard_metrics()
+
+    plain, _ = render_tree(tmp_path / "off", {})
+    assert not any("podmonitor" in path or "dashboard" in path for path in plain)

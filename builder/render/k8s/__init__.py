@@ -25,7 +25,7 @@ from typing import Any
 from ...plan import Plan
 from ..common import header as render_header
 from ..yamltext import dump
-from . import download, serve, train
+from . import download, monitoring, serve, train
 from .common import VOLUME_KEYS, config_map, labels, literal, pvc, pvc_name
 
 __all__ = ["literal", "render"]
@@ -63,6 +63,9 @@ def render(plan: Plan, spec_file: str) -> dict[str, str]:
     serving.update({"serve-service.yaml": serve.service(plan), "serve-pdb.yaml": serve.disruption_budget(plan)})
     if spec.k8s.autoscaling.enabled:
         serving["serve-hpa.yaml"] = serve.autoscaler(plan)
+    if spec.k8s.monitoring:
+        serving["serve-podmonitor.yaml"] = monitoring.pod_monitor(plan)
+        serving["serve-dashboard.yaml"] = monitoring.dashboard_config_map(plan)
 
     layout = cluster.layout
     files: dict[str, str] = {}
