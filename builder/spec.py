@@ -92,6 +92,8 @@ PLANNED_TRAIN_FLAGS = {
     "model": "model.id", "model_type": "model.model_type", "template": "model.template",
     "tuner_type": "train.tuner", "train_type": "train.tuner (ms-swift 4 renamed --train_type to --tuner_type)",
     "torch_dtype": "train.torch_dtype", "deepspeed": "train.deepspeed", "dataset": "train.dataset",
+    "val_dataset": "train.val_dataset", "split_dataset_ratio": "train.split_dataset_ratio",
+    "eval_steps": "train.eval_steps", "report_to": "train.report_to",
     "max_length": "train.max_length", "per_device_train_batch_size": "train.per_device_batch_size",
     "gradient_accumulation_steps": "train.gradient_accumulation_steps or train.tokens_per_step",
     "learning_rate": "train.learning_rate", "num_train_epochs": "train.epochs", "max_steps": "train.max_steps",
@@ -196,11 +198,35 @@ class HardwareSpec(Strict):
     disk_free_gib: float | None = Field(None, gt=0, description="Free disk on the checkpoint volume, when known")
 
 
+Tracker = Literal["tensorboard", "wandb", "mlflow", "swanlab"]  # builder/facts/trackers.py: what each needs
+
+
 class TrainSpec(Strict):
     tuner: Literal["full", "lora"] = "full"
     deepspeed: Literal["auto", "none", "zero2", "zero3", "zero2_offload", "zero3_offload"] = "auto"
     dataset: list[str] = Field(
         default_factory=lambda: ["liucong/Chinese-DeepSeek-R1-Distill-data-110k#1000"], min_length=1
+    )
+    val_dataset: list[str] = Field(
+        default_factory=list,
+        description="Validation data, written like dataset (hub ids or container paths): ms-swift --val_dataset",
+    )
+    split_dataset_ratio: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="Hold out this share of dataset for validation (ms-swift --split_dataset_ratio); "
+        "an alternative to val_dataset, not both",
+    )
+    eval_steps: int | None = Field(
+        None, ge=1, description="Evaluate on the validation data every N steps (ms-swift's default: save_steps)"
+    )
+    report_to: list[Tracker] = Field(
+        default_factory=lambda: ["tensorboard"],  # type: ignore[arg-type,list-item]
+        min_length=1,
+        description="Experiment trackers (ms-swift --report_to). Their keys (WANDB_API_KEY, SWANLAB_API_KEY, "
+        "MLFLOW_TRACKING_*) come from the environment (compose) or the Secret (k8s), never the spec; "
+        "where to send runs goes in train.env (e.g. MLFLOW_TRACKING_URI, WANDB_PROJECT)",
     )
     max_length: int = Field(8192, ge=16, le=1_048_576)
     learning_rate: float = Field(1e-5, gt=0, lt=1)
@@ -247,7 +273,7 @@ class TrainSpec(Strict):
     extra_args: dict[str, ArgValue] = Field(default_factory=dict, description="Passed to `swift sft` as --key value")
     env: dict[EnvName, str] = Field(default_factory=dict, description="Extra environment for training (no secrets)")
 
-    @field_validator("dataset")
+    @field_validator("dataset", "val_dataset")
     @classmethod
     def _no_blank_dataset(cls, value: list[str]) -> list[str]:
         for item in value:

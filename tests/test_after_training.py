@@ -139,6 +139,8 @@ def test_status_follows_the_run_and_reads_it_after(trained):
     text = result.stdout
     assert "30/30 steps 100%" in text and "finished in" in text
     assert f"{NAME}-checkpoints:/run/checkpoint-30" in text and "on disk: 10, 20, 30" in text
+    # the smoke spec holds out a tenth of its rows (train.split_dataset_ratio) and evaluates every 10 steps
+    assert "eval loss" in text and "(step 30)" in text, text
 
     logged = [e for e in map(json.loads, stack.read(f"{RUN}/logging.jsonl").splitlines()) if "loss" in e]
     data = json.loads(mf("status", "--json").stdout)

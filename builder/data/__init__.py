@@ -67,15 +67,13 @@ def spec_targets(spec_file: str, overrides: list[str]) -> tuple[list[str], list[
     spec = load_spec(spec_file, overrides)
     compose_dir = Path(spec_file).resolve().parent / "compose"
     hub = "huggingface" if spec.model.hub == "huggingface" else "modelscope"
-    entries = list(spec.train.dataset)
-    val = spec.train.extra_args.get("val_dataset")
-    if isinstance(val, str):
-        entries += val.split()
+    entries = [*spec.train.dataset, *spec.train.val_dataset]
     targets: list[str] = []
     notes: list[str] = []
     missing: list[str] = []
     for i, entry in enumerate(entries):
-        label = f"train.dataset[{i}]" if i < len(spec.train.dataset) else "train.extra_args.val_dataset"
+        n = len(spec.train.dataset)
+        label = f"train.dataset[{i}]" if i < n else f"train.val_dataset[{i - n}]"
         if not entry.startswith("/"):
             targets.append(entry)
             continue

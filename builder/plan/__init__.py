@@ -84,12 +84,35 @@ def make_plan(spec: Spec) -> Plan:
     gpu_gib = gpu.memory_gib if spec.hardware.gpus > 0 else 0.0
 
     attention = _attention(spec, gpu, errors)
+    _check_eval(spec, errors)
     train = _plan_train(spec, facts, gpu_gib, attention, warnings, errors)
     layout = _plan_layout(spec, facts, gpu_gib, errors)
     served = served_name(spec)
     serve = ServePlan(serve_argv(spec, layout, served, facts), serve_env(spec), layout, served)
     nodes = plan_cluster(spec, layout, warnings, errors)
     return Plan(spec, facts, gpu_gib, train, serve, nodes, warnings, errors)
+
+
+def _check_eval(spec: Spec, errors: list[str]) -> None:
+    """ms-swift quietly drops split_dataset_ratio when val_dataset is set, and never evaluates without
+    validation data: say so here instead of after hours."""
+    t = spec.train
+    if t.val_dataset and t.split_dataset_ratio:
+        errors.append(
+            spec.at(
+                "train.split_dataset_ratio",
+                "train.split_dataset_ratio and train.val_dataset both name validation data; ms-swift would ignore "
+                "the ratio: keep one",
+            )
+        )
+    if t.eval_steps and not (t.val_dataset or t.split_dataset_ratio):
+        errors.append(
+            spec.at(
+                "train.eval_steps",
+                "train.eval_steps has nothing to evaluate: set train.val_dataset, or train.split_dataset_ratio "
+                "(e.g. 0.02) to hold out part of train.dataset",
+            )
+        )
 
 
 def _model_facts(spec: Spec, errors: list[str]) -> ModelFacts | None:

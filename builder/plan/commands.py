@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..facts import kernels
+from ..facts import kernels, trackers
 from ..facts.models import ModelFacts, swift_names
 from ..spec import Spec
 from .parallel import Layout
@@ -23,6 +23,11 @@ def hub_token_env(spec: Spec) -> tuple[str, ...]:
     to ModelScope at start whenever MODELSCOPE_API_TOKEN is set, offline too, and fails without network."""
     pushes = any(key in spec.train.extra_args for key in ("push_to_hub", "hub_model_id"))
     return SECRET_ENV if pushes or not spec.model.id.startswith("/") else ()
+
+
+def tracker_env(spec: Spec) -> tuple[str, ...]:
+    """The trackers' credentials the training container gets (train.report_to), by name only."""
+    return tuple(name for name, _ in trackers.secrets(spec.train.report_to))
 
 
 def served_name(spec: Spec) -> str:
@@ -104,6 +109,10 @@ def train_argv(
         "torch_dtype": t.torch_dtype,
         "deepspeed": None if deepspeed == "none" else deepspeed,
         "dataset": list(t.dataset),
+        "val_dataset": list(t.val_dataset) or None,
+        # always written: what the spec says, whatever ms-swift's default of the day (0 in 4.6, 0.01 before)
+        "split_dataset_ratio": t.split_dataset_ratio,
+        "eval_steps": t.eval_steps,
         "max_length": t.max_length,
         "per_device_train_batch_size": micro_batch,
         "gradient_accumulation_steps": grad_accum,
@@ -122,7 +131,7 @@ def train_argv(
         "output_dir": output_dir,
         # Fixed paths: without this, swift appends v<N>-<timestamp> and serving cannot find the run.
         "add_version": False,
-        "report_to": "tensorboard",
+        "report_to": list(t.report_to),
         "logging_dir": f"{output_dir}/runs",
         # check_model asks the ModelScope API whether a local model is current: no use in a container.
         "check_model": False,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..plan import Plan
-from ..plan.commands import hub_token_env, merge_argv, volume_name
+from ..plan.commands import hub_token_env, merge_argv, tracker_env, volume_name
 from ..spec import Spec, VolumeSpec
 from . import monitor
 from .common import ENTRYPOINT, header, in_registry, pip_build_args
@@ -77,7 +77,7 @@ def render(plan: Plan, spec_file: str) -> dict[str, str]:
         "build": _build(spec, "train"),
         "profiles": ["train"],
         "command": [literal(arg) for arg in plan.train.argv],
-        "environment": _environment(plan.train.env, hub_token_env(spec)),
+        "environment": _environment(plan.train.env, (*hub_token_env(spec), *tracker_env(spec))),
         "volumes": [_volume(spec, "model_cache"), _volume(spec, "data", read_only=True), _volume(spec, "checkpoints")],
         **runtime,
         **_gpus(gpus),

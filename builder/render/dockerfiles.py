@@ -11,6 +11,7 @@ from pathlib import Path
 
 import jinja2
 
+from ..facts import trackers
 from ..plan import Plan
 from ..plan.commands import CONTAINER_HOME, CONTAINER_UID
 from .common import ENTRYPOINT, header
@@ -86,7 +87,8 @@ def render(plan: Plan, spec_file: str) -> dict[str, str]:
         ms_swift_spec=_arg(spec.stack.ms_swift),
         transformers_spec=_arg(spec.stack.transformers),
         flash_attn=_arg(" ".join(spec.stack.flash_attn)),
-        extras=_arg(" ".join(spec.stack.train_extras)),
+        # the trackers train.report_to names need their client in the image (builder/facts/trackers.py)
+        extras=_arg(" ".join([*spec.stack.train_extras, *trackers.packages(spec.train.report_to)])),
     )
     serve = env.get_template("Dockerfile.serve.j2").render(
         **common,

@@ -31,6 +31,9 @@ SECRETS = {
     "MODELSCOPE_API_TOKEN": "ms-" + "3f9c2a71-5d4e-4b8a-9c1f-7e6d5a4b3c2d",
     "OPENAI_API_KEY": "sk-" + "proj-Xy7Zw3Vu1Ts9Rq5Po2Nm8Lk4Jh6Gf0Ed",
     "WANDB_API_KEY": "0d7e3c9b5a1f4e8d2c6b0a9f8e7d6c5b4a3f2e1d",
+    "SWANLAB_API_KEY": "sw-" + "Kp3Lm9Qr2Tx7Vz5Bn1Hc8Jd4Fg6Ws0Ea",
+    "MLFLOW_TRACKING_PASSWORD": "mlf-" + "Yb7Uc3Nd9Ke2Pf5Rg1Sh8Ti4Vj6Wk0Xl",
+    "MLFLOW_TRACKING_TOKEN": "mlt-" + "Za1Xb2Yc3Wd4Ve5Uf6Tg7Sh8Ri9Qj0Pk",
 }
 # Pieces that must not appear either: a token with its prefix cut, or cut in half.
 NEEDLES = sorted(
@@ -49,6 +52,7 @@ VARIANTS = {  # spec text -> everything the renderer can emit: compose, single- 
     "jobset + kueue": {"k8s": {"nodes": 2, "training_operator": "jobset", "gang_scheduling": "kueue"}},
     "trainjob": {"k8s": {"nodes": 2, "training_operator": "trainjob"}},
     "volcano + infiniband": {"k8s": {"nodes": 2, "gang_scheduling": "volcano", "nccl": {"ib": "on"}}},
+    "every tracker": {"train": {"report_to": ["tensorboard", "wandb", "mlflow", "swanlab"]}},
 }
 
 

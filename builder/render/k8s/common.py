@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ...facts import trackers
 from ...plan import Plan, commands
 from ...spec import Spec
 from ..compose import image_ref
@@ -84,6 +85,11 @@ def secret_env(spec: Spec, name: str, key: str, optional: bool) -> dict[str, Any
 def hub_secrets(spec: Spec) -> list[dict[str, Any]]:
     keys = {"HF_TOKEN": "hf-token", "MODELSCOPE_API_TOKEN": "modelscope-token"}
     return [secret_env(spec, name, keys[name], True) for name in commands.hub_token_env(spec)]
+
+
+def tracker_secrets(spec: Spec) -> list[dict[str, Any]]:
+    """train.report_to's credentials: optional keys of the Secret (a tracker without a key still starts)."""
+    return [secret_env(spec, name, key, True) for name, key in trackers.secrets(spec.train.report_to)]
 
 
 def plain_env(env: dict[str, str]) -> list[dict[str, Any]]:

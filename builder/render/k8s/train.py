@@ -35,6 +35,7 @@ from .common import (
     resources,
     scheduling,
     security_context,
+    tracker_secrets,
     train_requests,
 )
 from .pods import pod_spec
@@ -93,7 +94,7 @@ def _container(plan: Plan, name: str, env: list[dict[str, Any]]) -> dict[str, An
         "train",
         _argv(plan),
         f"{spec.name}-train-config",
-        [*hub_secrets(spec), *plain_env(plan.cluster.train_env), *env],
+        [*hub_secrets(spec), *tracker_secrets(spec), *plain_env(plan.cluster.train_env), *env],
         VOLUME_KEYS,
         read_only=("data",),
         requests=train_requests(plan),
@@ -196,7 +197,7 @@ def _trainjob(plan: Plan) -> dict[str, Any]:
         for key in plan.train.env
         if key not in plan.cluster.train_env
     ]  # one entry per name
-    env += [*hub_secrets(spec), *plain_env(plan.cluster.train_env)]
+    env += [*hub_secrets(spec), *tracker_secrets(spec), *plain_env(plan.cluster.train_env)]
     # The image's entrypoint, named: a runtime may set a command of its own for the node container.
     trainer: dict[str, Any] = {"image": image_ref(spec, "train"), "command": [ENTRYPOINT, "train"]}
     if download.enabled(spec):  # runtime patches cannot add an init container: the wait runs first in the main one
