@@ -7,7 +7,7 @@ SPEC ?= modelforge.yaml
 COMPOSE := docker compose -f compose/docker-compose.yml
 PROFILES := --profile train --profile serve --profile monitor
 
-.PHONY: help setup lint render check plan test build push train serve logs down demo doctor data-check smoke-cuda images-cuda ui monitor
+.PHONY: help setup lint render check plan test build push train serve logs down demo doctor data-check smoke-cuda images-cuda ui monitor track
 .DEFAULT_GOAL := help
 
 help: ## list the targets
@@ -88,6 +88,10 @@ demo: setup ## the whole job on this machine, CPU only: build, train, serve, cha
 monitor: setup ## Prometheus on 127.0.0.1:9090 scraping the vLLM server, TensorBoard on :6006 (builds Prometheus if needed)
 	$(COMPOSE) --profile monitor up -d --build prometheus tensorboard
 	@echo "Prometheus: http://127.0.0.1:9090 (try the query vllm:num_requests_running); TensorBoard: http://127.0.0.1:6006"
+
+track: setup ## an MLflow tracking server on 127.0.0.1:5000 for train.report_to: [mlflow] (train.env MLFLOW_TRACKING_URI=http://mlflow:5000)
+	$(COMPOSE) --profile track up -d --build mlflow
+	@echo "MLflow: http://127.0.0.1:5000"
 
 logs: ## follow the logs of whatever runs
 	$(COMPOSE) $(PROFILES) logs -f

@@ -20,7 +20,7 @@ TRACKERS = {
     "wandb": Tracker("wandb", (("WANDB_API_KEY", "wandb-api-key"),)),
     # the mlflow client alone: the tracking server runs elsewhere (MLFLOW_TRACKING_URI in train.env)
     "mlflow": Tracker(
-        "mlflow-skinny",
+        "mlflow-skinny==3.17.2",  # the client, the version of the server builder/render/monitor.py renders
         (
             ("MLFLOW_TRACKING_USERNAME", "mlflow-tracking-username"),
             ("MLFLOW_TRACKING_PASSWORD", "mlflow-tracking-password"),

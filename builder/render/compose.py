@@ -47,12 +47,12 @@ def _gpus(count: int) -> dict[str, Any]:
     return {"deploy": {"resources": {"reservations": {"devices": [device]}}}}
 
 
-def _build(spec: Spec, which: str) -> dict[str, Any]:
+def _build(spec: Spec, which: str, base: str | None = None) -> dict[str, Any]:
     """`docker compose build` from a clone of the committed bundle, without the builder: the same Dockerfile
     and package sources as `modelforge build`. What differs per machine comes from the environment:
     MF_<IMAGE>_BASE_IMAGE (a mirror of the base), MF_EXTRA_CA_BUNDLE (a proxy's CA, a file under docker/),
     MF_WHEELHOUSE (a folder of wheels; docker/wheelhouse by default)."""
-    base = getattr(spec.images, which).base
+    base = base or getattr(spec.images, which).base
     args = {
         "BASE_IMAGE": "${MF_%s_BASE_IMAGE:-%s}" % (which.upper(), literal(base)),
         "EXTRA_CA_BUNDLE": "${MF_EXTRA_CA_BUNDLE:-docker/extra-ca.pem}",
@@ -134,6 +134,7 @@ def render(plan: Plan, spec_file: str) -> dict[str, str]:
         if not getattr(spec.volumes, key).host_path
     }
     volumes["prometheus"] = {"name": f"{spec.name}-prometheus"}
+    volumes["mlflow"] = {"name": f"{spec.name}-mlflow"}
     # make monitor: Prometheus scraping the server (its /metrics needs no key); compose/prometheus.yml.
     prometheus = monitor.compose_service(spec)
     services: dict[str, dict] = {
@@ -142,6 +143,15 @@ def render(plan: Plan, spec_file: str) -> dict[str, str]:
         "tensorboard": tensorboard,
         "merge": merge,
         "prometheus": prometheus,
+        # make track: an MLflow server for train.report_to: [mlflow] (MLFLOW_TRACKING_URI=http://mlflow:5000)
+        "mlflow": {
+            "image": monitor.mlflow_image_ref(spec),
+            "build": _build(spec, "mlflow", monitor.PROMETHEUS_BASE),
+            "profiles": ["track"],
+            "volumes": ["mlflow:/mlflow"],
+            "ports": [f"{spec.serve.bind_address}:{monitor.MLFLOW_PORT}:{monitor.MLFLOW_PORT}"],
+            "restart": "unless-stopped",
+        },
     }
     document = {"name": spec.name, "services": services, "volumes": volumes}
     # make ui: a small web chat (the guide's `swift app`); it holds the API key, the browser never sees it.

@@ -1,5 +1,6 @@
-"""Serving metrics on a workstation: a Prometheus image (Dockerfile.prometheus) and its scrape config
-(compose/prometheus.yml), run by compose's `monitor` profile next to the vLLM server.
+"""Observing on a workstation: a Prometheus image (Dockerfile.prometheus) and its scrape config
+(compose/prometheus.yml), run by compose's `monitor` profile next to the vLLM server; an MLflow tracking
+server (Dockerfile.mlflow, compose profile `track`) for train.report_to: [mlflow].
 
 vLLM serves its metrics (`vllm:` series) at /metrics without the API key, so the scrape needs no secret.
 """
@@ -21,11 +22,22 @@ PROMETHEUS_PORT = 9090
 # A fixed uid for the image's user (Debian's package would take any free one). A system uid (< 1000):
 # the package's postinst refuses an existing user that is not a system user.
 PROMETHEUS_UID = 990
+MLFLOW_SPEC = "mlflow==3.17.2"  # the server; the training image gets the client, mlflow-skinny, at the same version
+MLFLOW_TAG = "3.17.2"
+MLFLOW_PORT = 5000
+MLFLOW_UID = 991
+# Hosts the server answers (MLflow 3 refuses other Host headers: DNS-rebinding protection): the compose
+# service name, and the host's loopback where compose publishes the port.
+MLFLOW_ALLOWED_HOSTS = "mlflow,mlflow:*,localhost,localhost:*,127.0.0.1,127.0.0.1:*"
 SCRAPE_INTERVAL = "5s"  # vLLM's gauges (running / waiting requests, KV use) move in seconds
 
 
 def image_ref(spec: Spec) -> str:
     return in_registry(spec, "modelforge/prometheus", PROMETHEUS_TAG)
+
+
+def mlflow_image_ref(spec: Spec) -> str:
+    return in_registry(spec, "modelforge/mlflow", MLFLOW_TAG)
 
 
 def scrape_config(spec: Spec) -> dict[str, Any]:
@@ -66,8 +78,22 @@ def render(plan: Plan, spec_file: str) -> dict[str, str]:
         .get_template("Dockerfile.prometheus.j2")
         .render(header=header(spec_file), base_image=_arg(PROMETHEUS_BASE), port=PROMETHEUS_PORT, uid=PROMETHEUS_UID)
     )
+    mlflow = (
+        environment()
+        .get_template("Dockerfile.mlflow.j2")
+        .render(
+            header=header(spec_file),
+            base_image=_arg(PROMETHEUS_BASE),
+            apt_packages="python3 python3-venv ca-certificates",
+            mlflow_spec=_arg(MLFLOW_SPEC),
+            port=MLFLOW_PORT,
+            uid=MLFLOW_UID,
+            allowed_hosts=MLFLOW_ALLOWED_HOSTS,
+        )
+    )
     return {
         "Dockerfile.prometheus": dockerfile,
+        "Dockerfile.mlflow": mlflow,
         "compose/prometheus.yml": dump(scrape_config(spec), header(spec_file)),
     }
 

@@ -143,3 +143,16 @@ def test_prometheus_scrapes_the_server_on_its_port_in_the_monitor_profile():
     text = files["Dockerfile.prometheus"]
     assert "ARG BASE_IMAGE=debian:bookworm-slim" in text and "USER 990:990" in text
     assert "--web.listen-address=:9090" in text
+
+
+def test_mlflow_server_in_the_track_profile_answers_the_training_container():
+    from builder.render import monitor
+
+    plan = make_plan(validate({}))
+    doc = yaml.safe_load(compose.render(plan, "modelforge.yaml")["compose/docker-compose.yml"])
+    mlflow = doc["services"]["mlflow"]
+    assert mlflow["profiles"] == ["track"] and mlflow["ports"] == ["127.0.0.1:5000:5000"]
+    assert mlflow["build"]["dockerfile"] == "Dockerfile.mlflow" and "EXTRA_CA_BUNDLE" in mlflow["build"]["args"]
+    text = monitor.render(plan, "modelforge.yaml")["Dockerfile.mlflow"]
+    assert "ARG MLFLOW_SPEC=mlflow==3.17.2" in text and "USER 991:991" in text
+    assert "mlflow,mlflow:*" in text  # the training container's Host header is allowed

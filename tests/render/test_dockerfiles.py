@@ -12,7 +12,7 @@ from tests.conftest import tool
 
 def test_hadolint_passes(root):
     result = subprocess.run(
-        [tool("hadolint"), "Dockerfile.train", "Dockerfile.serve", "Dockerfile.prometheus"],
+        [tool("hadolint"), "Dockerfile.train", "Dockerfile.serve", "Dockerfile.prometheus", "Dockerfile.mlflow"],
         cwd=root,
         capture_output=True,
         text=True,

@@ -69,7 +69,7 @@ def test_relative_validation_paths_are_refused_like_training_ones():
 
 def test_trackers_bring_their_client_and_their_credentials_by_name_only():
     files = render_all(make_plan(validate({"train": {"report_to": ["tensorboard", "wandb", "mlflow", "swanlab"]}})))
-    assert 'ARG EXTRA_PACKAGES="tensorboard wandb mlflow-skinny swanlab"' in files["Dockerfile.train"]
+    assert 'ARG EXTRA_PACKAGES="tensorboard wandb mlflow-skinny==3.17.2 swanlab"' in files["Dockerfile.train"]
     compose = yaml.safe_load(files["compose/docker-compose.yml"])
     assert flags(compose["services"]["train"]["command"])["report_to"] == ["tensorboard", "wandb", "mlflow", "swanlab"]
     names = [name for name, _ in trackers.secrets(["wandb", "mlflow", "swanlab"])]
