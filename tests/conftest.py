@@ -58,3 +58,21 @@ def smoke_images():
     from builder import demo
 
     return demo.build_images()
+
+
+def share_smoke_wheelhouse(out: Path) -> None:
+    """A smoke stack rendered into its own folder (`out`) builds from out/wheelhouse: link the CPU torch wheel
+    of .smoke/wheelhouse (the spec's pip_find_links) there, instead of downloading it a second time."""
+    from builder import demo
+    from builder.engine import local
+    from builder.load import load_spec
+
+    local.ensure_wheelhouse(demo.SMOKE_DIR / "wheelhouse", load_spec(demo.SMOKE_SPEC).stack.torch)
+    target = out / "wheelhouse"
+    target.mkdir(parents=True, exist_ok=True)
+    for wheel in (demo.SMOKE_DIR / "wheelhouse").glob("*.whl"):
+        if not (target / wheel.name).exists():
+            try:
+                os.link(wheel, target / wheel.name)
+            except OSError:
+                pass  # another filesystem: prepare() fetches it

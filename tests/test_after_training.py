@@ -24,9 +24,8 @@ from python_on_whales import docker
 
 from builder import demo
 from builder.engine import local as host
-from builder.load import load_spec
 from builder.render import monitor
-from tests.conftest import ROOT
+from tests.conftest import ROOT, share_smoke_wheelhouse
 from tests.pty_session import PtySession
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -58,28 +57,13 @@ def mf(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     )
 
 
-def _share_wheelhouse() -> None:
-    """The build reads the CPU torch wheel from .smoke/wheelhouse (the spec's pip_find_links); link it
-    into this render folder's wheelhouse too, instead of downloading it a second time."""
-    torch = load_spec(demo.SMOKE_SPEC).stack.torch
-    host.ensure_wheelhouse(demo.SMOKE_DIR / "wheelhouse", torch)
-    target = OUT / "wheelhouse"
-    target.mkdir(parents=True, exist_ok=True)
-    for wheel in (demo.SMOKE_DIR / "wheelhouse").glob("*.whl"):
-        if not (target / wheel.name).exists():
-            try:
-                os.link(wheel, target / wheel.name)
-            except OSError:
-                pass  # another filesystem: prepare() fetches it
-
-
 def volume_dir(stack: demo.Stack) -> Path:
     return Path(docker.volume.inspect(stack.volume["checkpoints"]).mountpoint) / "run"
 
 
 @pytest.fixture(scope="module")
 def stack():
-    _share_wheelhouse()
+    share_smoke_wheelhouse(OUT)
     stack = demo.prepare(demo.SMOKE_SPEC, OUT, OVERRIDES)
     yield stack
     stack.down()

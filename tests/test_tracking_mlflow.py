@@ -15,8 +15,8 @@ import pytest
 
 from builder import demo
 from builder.engine import local as host
-from builder.load import load_spec
 from builder.render import monitor
+from tests.conftest import share_smoke_wheelhouse
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -41,22 +41,9 @@ def _api(path: str, body: dict | None = None) -> dict:
         return json.loads(response.read())
 
 
-def _share_wheelhouse() -> None:
-    torch = load_spec(demo.SMOKE_SPEC).stack.torch
-    host.ensure_wheelhouse(demo.SMOKE_DIR / "wheelhouse", torch)
-    target = OUT / "wheelhouse"
-    target.mkdir(parents=True, exist_ok=True)
-    for wheel in (demo.SMOKE_DIR / "wheelhouse").glob("*.whl"):
-        if not (target / wheel.name).exists():
-            try:
-                os.link(wheel, target / wheel.name)
-            except OSError:
-                pass
-
-
 @pytest.fixture(scope="module")
 def tracked():
-    _share_wheelhouse()
+    share_smoke_wheelhouse(OUT)
     stack = demo.prepare(demo.SMOKE_SPEC, OUT, OVERRIDES)
     # the local base, and the proxy's CA the builder staged for the spec's build.ca_bundle (.build/ in the bundle)
     env = dict(

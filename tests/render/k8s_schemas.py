@@ -122,3 +122,14 @@ def rendered_docs(files: dict[str, str], prefix: str = "k8s/") -> list[dict[str,
         if path.startswith(prefix) and path.endswith(".yaml"):
             docs += [d for d in yaml.safe_load_all(text) if d and d.get("kind") != "Kustomization"]
     return docs
+
+
+def walk(node: Any) -> Iterator[dict[str, Any]]:
+    """Every mapping inside a rendered object, depth first (pod specs, containers, probes, ...)."""
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from walk(value)

@@ -10,7 +10,7 @@ import yaml
 from builder.load import validate
 from builder.plan import make_plan
 from builder.render import k8s
-from tests.render.k8s_schemas import K8S_VERSION, kustomize
+from tests.render.k8s_schemas import K8S_VERSION, kustomize, walk
 from tests.render.k8s_schemas import validate as validate_object
 
 OVERLAY = "overlays/single-node"
@@ -147,14 +147,7 @@ def test_k8s_dollar_paren_is_escaped():
 
 def _pods(obj):
     """Every pod spec inside an object (Job, Deployment, PyTorchJob replicas, JobSet, LWS templates)."""
-    if isinstance(obj, dict):
-        if "containers" in obj:
-            yield obj
-        for value in obj.values():
-            yield from _pods(value)
-    elif isinstance(obj, list):
-        for value in obj:
-            yield from _pods(value)
+    return (node for node in walk(obj) if "containers" in node)
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,7 @@ from builder.load import validate
 from builder.plan import make_plan
 from builder.render import drift, k8s, render_all, write
 from builder.render.k8s import download
-from tests.render.k8s_schemas import crd_validators, kustomize, rendered_docs
+from tests.render.k8s_schemas import crd_validators, kustomize, rendered_docs, walk
 from tests.render.k8s_schemas import validate as validate_object
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "builder" / "examples"
@@ -486,18 +486,8 @@ def test_tolerations_are_checked_like_kubernetes_does():
 def test_every_container_names_each_variable_once(scenario):
     files = k8s.render(plan_for(SCENARIOS[scenario]), "x")
 
-    def containers(node):
-        if isinstance(node, dict):
-            if "env" in node and isinstance(node["env"], list):
-                yield node
-            for value in node.values():
-                yield from containers(value)
-        elif isinstance(node, list):
-            for value in node:
-                yield from containers(value)
-
     for doc in rendered_docs(files):
-        for container in containers(doc):
+        for container in (node for node in walk(doc) if isinstance(node.get("env"), list)):
             names = [e["name"] for e in container["env"]]
             assert len(names) == len(set(names)), (doc["kind"], names)
 

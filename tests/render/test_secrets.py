@@ -21,6 +21,7 @@ from builder.errors import SpecError
 from builder.load import load_spec, validate
 from builder.plan import make_plan
 from builder.render import render_all
+from tests.render.k8s_schemas import walk
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -184,20 +185,10 @@ def _docs(files: dict[str, str]):
                     yield rel, doc
 
 
-def _walk(node):
-    if isinstance(node, dict):
-        yield node
-        for value in node.values():
-            yield from _walk(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _walk(value)
-
-
 def containers(doc) -> list[dict]:
     """Every container and init container of a manifest, whatever object holds the pod template."""
     out = []
-    for node in _walk(doc):
+    for node in walk(doc):
         for key in ("containers", "initContainers"):
             if isinstance(node.get(key), list):
                 out += [c for c in node[key] if isinstance(c, dict) and "image" in c]
@@ -249,7 +240,7 @@ def test_k8s_services_are_cluster_ip_and_pods_use_no_host_network(variant):
     docs = list(_docs(rendered(VARIANTS[variant])))
     services = [doc for _, doc in docs if doc.get("kind") == "Service"]
     assert services and all(s["spec"]["type"] == "ClusterIP" for s in services)
-    for node in (n for _, doc in docs for n in _walk(doc)):
+    for node in (n for _, doc in docs for n in walk(doc)):
         assert not node.get("hostNetwork") and not node.get("hostPID") and not node.get("hostIPC")
         assert "hostPort" not in node and "hostPath" not in node
 
@@ -275,7 +266,7 @@ def test_every_k8s_pod_runs_as_the_unprivileged_user(variant):
     pods = [
         (rel, node)
         for rel, doc in _docs(rendered(VARIANTS[variant]))
-        for node in _walk(doc)
+        for node in walk(doc)
         if isinstance(node.get("containers"), list)
     ]
     assert len(pods) >= 3
