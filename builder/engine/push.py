@@ -14,16 +14,12 @@ import time
 
 from ..errors import PlanError
 from ..plan import Plan
+from ..render.common import registry_host
 from ..render.compose import image_ref
 from ..term import say
 
 USER_ENV, PASSWORD_ENV = "MF_REGISTRY_USER", "MF_REGISTRY_PASSWORD"
 REFUSED = ("unauthorized", "no basic auth credentials", "authentication required", "denied")
-
-
-def registry_host(registry: str) -> str:
-    """'registry.example.com:5000/team' -> 'registry.example.com:5000' (what docker login takes)."""
-    return registry.split("/", 1)[0]
 
 
 def push(plan: Plan, which: tuple[str, ...]) -> dict[str, float]:

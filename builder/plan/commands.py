@@ -36,7 +36,8 @@ def served_name(spec: Spec) -> str:
 
 
 def volume_name(spec: Spec, key: str) -> str:
-    """The name of a spec volume (model_cache, data, checkpoints): the compose volume and the k8s PVC alike."""
+    """The name of a volume of this spec (model_cache, data, checkpoints: the compose volume and the k8s PVC
+    alike; prometheus, mlflow: compose's)."""
     return f"{spec.name}-{key.replace('_', '-')}"
 
 

@@ -29,3 +29,8 @@ def in_registry(spec: Spec, name: str, tag: str) -> str:
     """An image reference with images.registry in front (every rendered image reference goes through here)."""
     prefix = f"{spec.images.registry}/" if spec.images.registry else ""
     return f"{prefix}{name}:{tag}"
+
+
+def registry_host(registry: str) -> str:
+    """'registry.example.com:5000/team' -> 'registry.example.com:5000' (what docker login takes)."""
+    return registry.split("/", 1)[0]

@@ -1,4 +1,4 @@
-"""compose/docker-compose.yml for a workstation: train, serve, tensorboard, merge, prometheus and ui services.
+"""compose/docker-compose.yml for a workstation: train, serve, tensorboard, merge, prometheus, mlflow and ui.
 
 Built as data. Compose interpolates `$VAR` in every value, so each spec-derived string
 has `$` doubled; the only interpolations are the secrets, read from the user's shell
@@ -47,18 +47,20 @@ def _gpus(count: int) -> dict[str, Any]:
     return {"deploy": {"resources": {"reservations": {"devices": [device]}}}}
 
 
-def _build(spec: Spec, which: str, base: str | None = None) -> dict[str, Any]:
+def _build(spec: Spec, which: str, base: str | None = None, pip: bool = True) -> dict[str, Any]:
     """`docker compose build` from a clone of the committed bundle, without the builder: the same Dockerfile
     and package sources as `modelforge build`. What differs per machine comes from the environment:
     MF_<IMAGE>_BASE_IMAGE (a mirror of the base), MF_EXTRA_CA_BUNDLE (a proxy's CA, a file under docker/),
-    MF_WHEELHOUSE (a folder of wheels; docker/wheelhouse by default)."""
+    MF_WHEELHOUSE (a folder of wheels; docker/wheelhouse by default). pip=False: an image that installs
+    distribution packages only (Prometheus) takes the base alone."""
     base = base or getattr(spec.images, which).base
-    args = {
-        "BASE_IMAGE": "${MF_%s_BASE_IMAGE:-%s}" % (which.upper(), literal(base)),
-        "EXTRA_CA_BUNDLE": "${MF_EXTRA_CA_BUNDLE:-docker/extra-ca.pem}",
-        "WHEELHOUSE": "${MF_WHEELHOUSE:-docker/wheelhouse}",
-        **{key: literal(value) for key, value in pip_build_args(spec).items()},
-    }
+    args = {"BASE_IMAGE": "${MF_%s_BASE_IMAGE:-%s}" % (which.upper(), literal(base))}
+    if pip:
+        args.update(
+            EXTRA_CA_BUNDLE="${MF_EXTRA_CA_BUNDLE:-docker/extra-ca.pem}",
+            WHEELHOUSE="${MF_WHEELHOUSE:-docker/wheelhouse}",
+            **{key: literal(value) for key, value in pip_build_args(spec).items()},
+        )
     # network host: what `modelforge build` uses too (proxies and mirrors on the host's loopback reachable)
     return {"context": "..", "dockerfile": f"Dockerfile.{which}", "network": "host", "args": args}
 
@@ -133,20 +135,26 @@ def render(plan: Plan, spec_file: str) -> dict[str, str]:
         for key in ("model_cache", "data", "checkpoints")
         if not getattr(spec.volumes, key).host_path
     }
-    volumes["prometheus"] = {"name": f"{spec.name}-prometheus"}
-    volumes["mlflow"] = {"name": f"{spec.name}-mlflow"}
-    # make monitor: Prometheus scraping the server (its /metrics needs no key); compose/prometheus.yml.
-    prometheus = monitor.compose_service(spec)
+    volumes.update({key: {"name": volume_name(spec, key)} for key in ("prometheus", "mlflow")})
     services: dict[str, dict] = {
         "train": train,
         "serve": serve,
         "tensorboard": tensorboard,
         "merge": merge,
-        "prometheus": prometheus,
+        # make monitor: Prometheus scraping the server (its /metrics needs no key); compose/prometheus.yml.
+        "prometheus": {
+            "image": monitor.image_ref(spec),
+            "build": _build(spec, "prometheus", monitor.DEBIAN_BASE, pip=False),
+            "profiles": ["monitor"],
+            "volumes": ["./prometheus.yml:/etc/prometheus/prometheus.yml:ro", "prometheus:/prometheus"],
+            "ports": [f"{spec.serve.bind_address}:{monitor.PROMETHEUS_PORT}:{monitor.PROMETHEUS_PORT}"],
+            "read_only": True,
+            "restart": "unless-stopped",
+        },
         # make track: an MLflow server for train.report_to: [mlflow] (MLFLOW_TRACKING_URI=http://mlflow:5000)
         "mlflow": {
             "image": monitor.mlflow_image_ref(spec),
-            "build": _build(spec, "mlflow", monitor.PROMETHEUS_BASE),
+            "build": _build(spec, "mlflow", monitor.DEBIAN_BASE),
             "profiles": ["track"],
             "volumes": ["mlflow:/mlflow"],
             "ports": [f"{spec.serve.bind_address}:{monitor.MLFLOW_PORT}:{monitor.MLFLOW_PORT}"],

@@ -16,7 +16,8 @@ from .common import header, in_registry
 from .dockerfiles import _arg, environment
 from .yamltext import dump
 
-PROMETHEUS_BASE = "debian:bookworm-slim"  # Debian 12 packages Prometheus 2.42
+# The base of both images (Debian 12 packages Prometheus 2.42, and Python 3.11 for MLflow).
+DEBIAN_BASE = "debian:bookworm-slim"
 PROMETHEUS_TAG = "bookworm"
 PROMETHEUS_PORT = 9090
 # A fixed uid for the image's user (Debian's package would take any free one). A system uid (< 1000):
@@ -54,36 +55,19 @@ def scrape_config(spec: Spec) -> dict[str, Any]:
     }
 
 
-def compose_service(spec: Spec) -> dict[str, Any]:
-    return {
-        "image": image_ref(spec),
-        "build": {
-            "context": "..",
-            "dockerfile": "Dockerfile.prometheus",
-            "network": "host",
-            "args": {"BASE_IMAGE": "${MF_PROMETHEUS_BASE_IMAGE:-%s}" % PROMETHEUS_BASE},
-        },
-        "profiles": ["monitor"],
-        "volumes": ["./prometheus.yml:/etc/prometheus/prometheus.yml:ro", "prometheus:/prometheus"],
-        "ports": [f"{spec.serve.bind_address}:{PROMETHEUS_PORT}:{PROMETHEUS_PORT}"],
-        "read_only": True,
-        "restart": "unless-stopped",
-    }
-
-
 def render(plan: Plan, spec_file: str) -> dict[str, str]:
     spec = plan.spec
     dockerfile = (
         environment()
         .get_template("Dockerfile.prometheus.j2")
-        .render(header=header(spec_file), base_image=_arg(PROMETHEUS_BASE), port=PROMETHEUS_PORT, uid=PROMETHEUS_UID)
+        .render(header=header(spec_file), base_image=_arg(DEBIAN_BASE), port=PROMETHEUS_PORT, uid=PROMETHEUS_UID)
     )
     mlflow = (
         environment()
         .get_template("Dockerfile.mlflow.j2")
         .render(
             header=header(spec_file),
-            base_image=_arg(PROMETHEUS_BASE),
+            base_image=_arg(DEBIAN_BASE),
             apt_packages="python3 python3-venv ca-certificates",
             mlflow_spec=_arg(MLFLOW_SPEC),
             port=MLFLOW_PORT,

@@ -24,6 +24,7 @@ from typing import Any
 
 from ...plan import Plan
 from ..common import header as render_header
+from ..common import registry_host
 from ..yamltext import dump
 from . import download, monitoring, serve, train
 from .common import VOLUME_KEYS, config_map, labels, literal, pvc, pvc_name
@@ -101,7 +102,7 @@ def steps(plan: Plan, spec_file: str) -> str:
     )
     pull_secret = spec.k8s.image_pull_secret
     secret = (
-        f"kubectl -n {ns} create secret docker-registry {pull_secret} --docker-server={registry.split('/')[0] or 'REGISTRY'} "
+        f"kubectl -n {ns} create secret docker-registry {pull_secret} --docker-server={registry_host(registry) or 'REGISTRY'} "
         "--docker-username=USER --docker-password=PASSWORD"
         if pull_secret
         else "# a private registry: set k8s.image_pull_secret and create that docker-registry Secret"
