@@ -15,6 +15,8 @@ Configurations (issue 18), all for one H200 and the full 48-layer Qwen3-30B-A3B 
   product         the command `modelforge plan --set hardware.gpus=1` renders, exactly.
   product-kv-fp8  the product with serve.kv_cache_dtype=fp8 (--kv-cache-dtype fp8): half the KV bytes per token.
                   (Batch s18a passed the same flag through serve.extra_args, before the key existed.)
+  product-fp8     the product with serve.quantization=fp8 (--quantization fp8): vLLM quantizes the weights at load.
+  product-fp8-kv-fp8  both.
 
 Workloads: short chat (1024 in / 256 out) and reasoning (512 in / 4096 out: a thinking model's long
 outputs), each at saturation (rate inf) and chat also at a fixed request rate.
@@ -43,6 +45,8 @@ CONFIGS = {
     "vllm-default": None,
     "product": [],
     "product-kv-fp8": ["serve.kv_cache_dtype=fp8"],
+    "product-fp8": ["serve.quantization=fp8"],
+    "product-fp8-kv-fp8": ["serve.quantization=fp8", "serve.kv_cache_dtype=fp8"],
 }
 WORKLOADS = [
     # (name, input, output, rates, prompts)

@@ -3,7 +3,8 @@
 # model folder (full 48-layer Qwen3-30B-A3B config + offline tokenizer, no weights: vLLM loads dummy ones),
 # then run each configuration with bench/run_serve_bench.py, one after another, on the same GPU.
 #
-#   bash bench/serve_session.sh DEADLINE_S BATCH CONFIG [CONFIG...]     # CONFIG: $PLANS/<CONFIG>.json
+#   bash bench/serve_session.sh DEADLINE_S BATCH CONFIG [CONFIG...]     # CONFIG: $PLANS/<CONFIG>.json, or
+#                                                                       # quality (bench/serve_quality.py)
 #   (PLANS defaults to bench/plans/serve, written by bench/make_serve_plans.py)
 #
 # Wheels: vLLM 0.25.1 and what it needs beyond the machine's own packages (~300 MB: docs/benchmarks.md says
@@ -32,6 +33,12 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 status=0
 for config in "$@"; do
   say "config $config"
+  if [ "$config" = quality ]; then  # FP8 vs bf16 numerics on a 2-layer proxy with real weights
+    [ -f $W/q2/config.json ] || python3 bench/make_proxy_model.py $W/q2 --layers 2 || exit 1
+    python3 bench/serve_quality.py --model $W/q2 --out "$R/serve-$BATCH-quality.json" || status=1
+    mkdir -p "${OUT:-/tmp/out}"; cp "$R"/serve-"$BATCH"-quality.json "${OUT:-/tmp/out}"/ 2>/dev/null
+    continue
+  fi
   python3 bench/run_serve_bench.py "${PLANS:-bench/plans/serve}/$config.json" --model $W/m48 --results "$R" \
     --batch-id "$BATCH" --deadline "$DEADLINE" || status=1
   mkdir -p "${OUT:-/tmp/out}"; cp "$R"/serve-"$BATCH"-* "${OUT:-/tmp/out}"/ 2>/dev/null

@@ -112,7 +112,7 @@ PLANNED_SERVE_FLAGS = {
     "enable_expert_parallel": "serve.expert_parallel", "max_model_len": "serve.max_model_len",
     "gpu_memory_utilization": "serve.gpu_memory_utilization", "max_num_seqs": "serve.max_num_seqs",
     "dtype": "serve.dtype", "reasoning_parser": "serve.reasoning_parser", "port": "serve.port",
-    "kv_cache_dtype": "serve.kv_cache_dtype",
+    "kv_cache_dtype": "serve.kv_cache_dtype", "quantization": "serve.quantization", "q": "serve.quantization",
     "served_model_name": "model.served_name", "host": "", "model": "model.id",
 }  # fmt: skip
 
@@ -306,6 +306,12 @@ class ServeSpec(Strict):
         "auto",
         description="KV-cache storage: auto = the model's dtype; fp8 = half the bytes per token, about twice the "
         "tokens in the cache (more concurrent long requests), at some accuracy cost (docs/benchmarks.md)",
+    )
+    quantization: Literal["fp8"] | None = Field(
+        None,
+        description="Weights: null = the model's dtype; fp8 = vLLM quantizes the linear layers to FP8 at load "
+        "(about half the weight memory, faster decode; Ada/Hopper or newer run FP8 matmuls, Ampere weight-only "
+        "FP8); accuracy cost measured in docs/benchmarks.md",
     )
     reasoning_parser: str | None = Field("auto", pattern=r"^[a-z0-9_]+$")
     model_source: Literal["latest_checkpoint", "base"] = Field(

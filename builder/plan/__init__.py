@@ -464,8 +464,11 @@ def _plan_layout(spec: Spec, m: ModelFacts | None, gpu_gib: float, errors: list[
         if across is not None:
             return across
     gpus = max(spec.hardware.gpus, 1)
-    bytes_per_param = 4 if s.dtype == "float32" else 2
-    kv = parallel.kv_bytes(s.kv_cache_dtype, bytes_per_param)
+    if s.quantization and not gpu_gib:
+        errors.append(
+            spec.at("serve.quantization", f"serve.quantization {s.quantization} needs GPUs (hardware.gpus is 0)")
+        )
+    bytes_per_param, kv = parallel.serve_bytes(m, s.dtype, s.kv_cache_dtype, s.quantization)
     if m is None:
         tp = s.tensor_parallel if s.tensor_parallel != "auto" else 1
         dp = s.data_parallel if s.data_parallel != "auto" else max(gpus // (tp * s.pipeline_parallel), 1)
@@ -481,6 +484,8 @@ def _plan_layout(spec: Spec, m: ModelFacts | None, gpu_gib: float, errors: list[
         and s.pipeline_parallel == 1
         and s.expert_parallel == "auto"
     ):
+        if gpu_gib and auto.kv_cache_tokens < s.max_model_len:
+            errors.append(spec.at("serve.max_model_len", _does_not_fit(spec, m, auto, gpu_gib)))
         return auto
     tp = s.tensor_parallel if s.tensor_parallel != "auto" else (1 if s.data_parallel != "auto" else auto.tp)
     pp = s.pipeline_parallel
@@ -514,3 +519,19 @@ def _plan_layout(spec: Spec, m: ModelFacts | None, gpu_gib: float, errors: list[
             )
         )
     return layout
+
+
+def _does_not_fit(spec: Spec, m: ModelFacts, layout: parallel.Layout, gpu_gib: float) -> str:
+    """No layout on these GPUs holds the weights plus one full-length request: say what would."""
+    s = spec.serve
+    what = (
+        f"no serve layout fits on {spec.hardware.gpus} x {spec.hardware.gpu}: even pipeline parallel over all of "
+        f"them needs {layout.weights_gib_per_gpu:.1f} GiB of weights per GPU, leaving KV cache for "
+        f"{layout.kv_cache_tokens} tokens < serve.max_model_len {s.max_model_len}"
+    )
+    if s.quantization is None:
+        weights, kv = parallel.serve_bytes(m, s.dtype, s.kv_cache_dtype, "fp8")
+        fp8 = parallel.choose(m, spec.hardware.gpus, gpu_gib, s.gpu_memory_utilization, s.max_model_len, weights, kv)
+        if fp8.kv_cache_tokens >= s.max_model_len:
+            return f"{what}; serve.quantization: fp8 would fit ({fp8.weights_gib_per_gpu:.1f} GiB per GPU)"
+    return f"{what}; use more GPUs (hardware.gpus, k8s.nodes) or a lower serve.max_model_len"

@@ -171,8 +171,7 @@ def multi_node_layout(spec: Spec, m: ModelFacts, gpu_gib: float, errors: list[st
     """A vLLM layout whose instance spans nodes, or None when one node holds an instance (replicas then)."""
     s = spec.serve
     gpus, nodes = spec.hardware.gpus, spec.k8s.nodes
-    bytes_per_param = 4 if s.dtype == "float32" else 2
-    kv = parallel.kv_bytes(s.kv_cache_dtype, bytes_per_param)
+    bytes_per_param, kv = parallel.serve_bytes(m, s.dtype, s.kv_cache_dtype, s.quantization)
     all_auto = (
         s.tensor_parallel == "auto"
         and s.data_parallel == "auto"

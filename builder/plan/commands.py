@@ -184,6 +184,7 @@ def serve_argv(spec: Spec, layout: Layout, served_name: str, m: ModelFacts | Non
         "reasoning_parser": parser,
         "max_num_seqs": s.max_num_seqs,
         "kv_cache_dtype": None if s.kv_cache_dtype == "auto" else s.kv_cache_dtype,
+        "quantization": s.quantization,
     }
     if not uses_cpu_vllm(spec):
         flags.update(

@@ -25,6 +25,22 @@ def kv_bytes(kv_cache_dtype: str, bytes_per_param: int) -> int:
     return KV_CACHE_BYTES.get(kv_cache_dtype, bytes_per_param)
 
 
+def serve_bytes(m: ModelFacts | None, dtype: str, kv_cache_dtype: str, quantization: str | None) -> tuple[float, int]:
+    """(bytes per weight, bytes per KV-cache element) for a serve spec: the one place dtype keys become sizes."""
+    dtype_bytes = 4 if dtype == "float32" else 2
+    weights = weight_bytes(m, dtype_bytes, quantization) if m is not None else dtype_bytes
+    return weights, kv_bytes(kv_cache_dtype, dtype_bytes)
+
+
+def weight_bytes(m: ModelFacts, bytes_per_param: int, quantization: str | None) -> float:
+    """Average bytes per weight. vLLM's online fp8 quantizes the linear layers (attention, experts, dense MLP)
+    to one byte each; embeddings, lm_head, norms and the MoE router stay in the model's dtype."""
+    if quantization != "fp8":
+        return bytes_per_param
+    kept = m.embedding_params + m.layers * (m.experts * m.hidden if m.is_moe else 0)
+    return (kept * bytes_per_param + (m.total_params - kept)) / m.total_params
+
+
 @dataclass(frozen=True)
 class Layout:
     tp: int
@@ -49,7 +65,7 @@ def tp_problems(m: ModelFacts, tp: int, ep: bool) -> list[str]:
     return problems
 
 
-def weights_per_gpu(m: ModelFacts, tp: int, pp: int, dp: int, ep: bool, bytes_per_param: int) -> float:
+def weights_per_gpu(m: ModelFacts, tp: int, pp: int, dp: int, ep: bool, bytes_per_param: float) -> float:
     if m.is_moe and ep:
         experts = m.layers * m.experts * m.expert_params
         dense = m.total_params - experts
@@ -71,7 +87,7 @@ def evaluate(
     ep: bool,
     gpu_gib: float,
     util: float,
-    bytes_per_param: int,
+    bytes_per_param: float,
     reason: str,
     kv_bytes: int | None = None,
 ) -> Layout:
@@ -90,7 +106,7 @@ def choose(
     gpu_gib: float,
     util: float,
     max_len: int,
-    bytes_per_param: int,
+    bytes_per_param: float,
     kv_bytes: int | None = None,
 ) -> Layout:
     """Throughput first: replicas when one GPU holds the model (plus a full-length request's KV cache),

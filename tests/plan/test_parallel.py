@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from builder.facts.models import lookup
 from builder.load import validate
 from builder.plan import make_plan, parallel
@@ -74,3 +76,46 @@ def test_fp8_kv_cache_doubles_the_tokens_and_renders_its_flag_once():
     assert "--kv-cache-dtype" not in plain.serve.argv
     argv = fp8.serve.argv
     assert argv.count("--kv-cache-dtype") == 1 and argv[argv.index("--kv-cache-dtype") + 1] == "fp8"
+
+
+def test_fp8_weights_halve_the_linear_layers_and_leave_embeddings_and_router_in_bf16():
+    m = lookup("Qwen/Qwen3-30B-A3B-Thinking-2507")
+    per_weight = parallel.weight_bytes(m, 2, "fp8")
+    kept = m.embedding_params + m.layers * m.experts * m.hidden
+    assert per_weight == pytest.approx((2 * kept + m.total_params - kept) / m.total_params)
+    assert 1.0 < per_weight < 1.05  # the 30B MoE is almost all linear weights
+    assert parallel.weight_bytes(m, 2, None) == 2
+
+
+def test_fp8_weights_free_memory_for_kv_cache_and_render_the_vllm_flag():
+    plain = make_plan(validate({"hardware": {"gpus": 1}}))
+    fp8 = make_plan(validate({"hardware": {"gpus": 1}, "serve": {"quantization": "fp8"}}))
+    assert fp8.serve.layout.weights_gib_per_gpu < 0.52 * plain.serve.layout.weights_gib_per_gpu
+    # ~28 GiB more free memory at ~96 KiB per bf16 KV token: well over 1.3x the tokens
+    assert fp8.serve.layout.kv_cache_tokens > 1.3 * plain.serve.layout.kv_cache_tokens
+    argv = fp8.serve.argv
+    assert argv[argv.index("--quantization") + 1] == "fp8" and "--quantization" not in plain.serve.argv
+
+
+def test_a_model_too_big_for_the_gpus_is_refused_and_fp8_offered_when_it_would_fit():
+    # Qwen3-235B-A22B: ~438 GiB in bf16 does not fit 4 x H100-80GB; in FP8 with expert parallel it does.
+    spec = {"model": {"id": "Qwen/Qwen3-235B-A22B-Thinking-2507"}, "hardware": {"gpus": 4, "gpu": "H100-80GB"}}
+    bf16 = make_plan(validate(spec))
+    (error,) = [e for e in bf16.errors if "serve layout" in e]
+    assert "serve.max_model_len" in error and "serve.quantization: fp8 would fit" in error, error
+    fp8 = make_plan(validate({**spec, "serve": {"quantization": "fp8"}}))
+    assert not [e for e in fp8.errors if "serve" in e], fp8.errors
+    assert fp8.serve.layout.kv_cache_tokens >= 32768 and fp8.serve.layout.weights_gib_per_gpu < 70
+    on_two = make_plan(validate({**spec, "hardware": {"gpus": 2, "gpu": "H100-80GB"}}))
+    (error,) = [e for e in on_two.errors if "serve layout" in e]
+    assert "fp8 would fit" not in error and "more GPUs" in error, error
+
+
+def test_fp8_weights_on_the_cpu_stack_are_refused_naming_the_key():
+    plan = make_plan(validate({"hardware": {"gpus": 0, "gpu": "CPU"}, "serve": {"quantization": "fp8"}}))
+    assert any("serve.quantization" in e and "needs GPUs" in e for e in plan.errors), plan.errors
+
+
+def test_quantization_in_serve_extra_args_is_refused_as_planned():
+    with pytest.raises(Exception, match="serve.quantization"):
+        validate({"serve": {"extra_args": {"quantization": "fp8"}}})
