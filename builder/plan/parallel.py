@@ -73,7 +73,7 @@ def weights_per_gpu(m: ModelFacts, tp: int, pp: int, dp: int, ep: bool, bytes_pe
     return m.total_params * bytes_per_param / (tp * pp)
 
 
-def kv_tokens(m: ModelFacts, tp: int, pp: int, free_bytes: float, bytes_per_elem: int) -> int:
+def kv_tokens(m: ModelFacts, tp: int, pp: int, free_bytes: float, bytes_per_elem: float) -> int:
     kv_heads_per_gpu = max(m.kv_heads // tp, 1)
     per_token = 2 * (m.layers / pp) * kv_heads_per_gpu * m.head_dim * bytes_per_elem
     return max(int(free_bytes / per_token), 0)
