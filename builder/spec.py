@@ -503,6 +503,11 @@ class K8sSpec(Strict):
         description="Render a PodMonitor (Prometheus Operator) for the server's /metrics and a Grafana "
         "dashboard ConfigMap (label grafana_dashboard: '1') into k8s/serve/",
     )
+    tensorboard: bool = Field(
+        False,
+        description="Render k8s/tensorboard/: TensorBoard (training image) reading the run's logs from the "
+        "checkpoint claim read-only, behind a ClusterIP Service on port 6006",
+    )
     monitoring_labels: dict[LabelKey, LabelValue] = Field(
         default_factory=dict,
         description="More labels on the PodMonitor, for the Prometheus that selects it "

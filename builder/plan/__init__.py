@@ -105,6 +105,14 @@ def _check_eval(spec: Spec, errors: list[str]) -> None:
                 "the ratio: keep one",
             )
         )
+    if spec.k8s.tensorboard and "tensorboard" not in t.report_to:
+        errors.append(
+            spec.at(
+                "k8s.tensorboard",
+                "k8s.tensorboard shows what training writes for TensorBoard, and train.report_to has no "
+                "tensorboard: add it, or turn k8s.tensorboard off",
+            )
+        )
     if t.eval_steps and not (t.val_dataset or t.split_dataset_ratio):
         errors.append(
             spec.at(

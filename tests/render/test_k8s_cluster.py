@@ -73,6 +73,9 @@ SCENARIOS = {
 }
 
 
+COMPONENT = "app.kubernetes.io/component"
+
+
 def plan_for(data):
     plan = make_plan(validate(data))
     assert plan.feasible, plan.errors
@@ -530,3 +533,38 @@ def test_monitoring_renders_a_pod_monitor_and_a_grafana_dashboard_for_the_server
 
     plain, _ = render_tree(tmp_path / "off", {})
     assert not any("podmonitor" in path or "dashboard" in path for path in plain)
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_tensorboard_reads_the_checkpoint_claim_read_only_beside_training(tmp_path, shared):
+    data = {"k8s": {"tensorboard": True, **({"nodes": 2, "shared_storage_class": "nfs-client"} if shared else {})}}
+    files, built = render_tree(tmp_path, data)
+    board = kustomize(tmp_path / "k8s" / "tensorboard")
+    assert {d["kind"] for d in board} == {"Deployment", "Service"}
+    assert {validate_object(d) for d in board} == {"kubernetes"}
+    [deployment] = by_kind(board, "Deployment")
+    [service] = by_kind(board, "Service")
+    pod = deployment["spec"]["template"]["spec"]
+    [c] = pod["containers"]
+    assert c["command"] == ["tensorboard"] and c["args"][:2] == ["--logdir", plan_for(data).train.output_dir]
+    [ckpt] = [m for m in c["volumeMounts"] if m["name"] == "checkpoints"]
+    assert ckpt["readOnly"] is True and ckpt["mountPath"] == "/checkpoints"
+    assert c["securityContext"]["readOnlyRootFilesystem"] is True and pod["automountServiceAccountToken"] is False
+    assert pod["securityContext"]["runAsNonRoot"] is True and "nvidia.com/gpu" not in json.dumps(c)
+    assert service["spec"]["selector"].items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
+    # a ReadWriteOnce claim mounts only on the node that has it: prefer the training pods' node
+    assert ("affinity" in pod) is (not shared)
+    if not shared:
+        [term] = pod["affinity"]["podAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+        wanted = term["podAffinityTerm"]["labelSelector"]["matchLabels"]
+        train_pods = [p for d in built for p in walk(d) if p.get("labels", {}).get(COMPONENT) == "train"]
+        assert train_pods and all(wanted.items() <= p["labels"].items() for p in train_pods)
+    # apart from training and serving: deleting it touches nothing else
+    assert not [d for d in built if d["metadata"]["name"].endswith("tensorboard")]
+    assert "kubectl apply -k k8s/tensorboard/" in files["k8s/README.md"]
+
+
+def test_tensorboard_without_tensorboard_logs_is_refused():
+    plan = make_plan(validate({"k8s": {"tensorboard": True}, "train": {"report_to": ["mlflow"]}}))
+    assert any("k8s.tensorboard" in e and "train.report_to" in e for e in plan.errors), plan.errors
+    assert not plan_for({"k8s": {"tensorboard": False}, "train": {"report_to": ["mlflow"]}}).errors

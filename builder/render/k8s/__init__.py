@@ -7,6 +7,7 @@
                                       when only serving spreads) and a patch making the volumes ReadWriteMany
     k8s/serve/                        serving, applied once training is done (`kubectl apply -k k8s/serve`):
                                       the Deployment or LeaderWorkerSet, Service, PodDisruptionBudget, HPA
+    k8s/tensorboard/                  k8s.tensorboard: TensorBoard on the checkpoint claim, read-only (optional)
     k8s/README.md                     the order, with this spec's names: apply, wait, serve
 
 Training and serving ask for the same GPUs: applied together, one stays Pending, and a server that wins
@@ -26,7 +27,7 @@ from ...plan import Plan
 from ..common import header as render_header
 from ..common import registry_host
 from ..yamltext import dump
-from . import download, monitoring, serve, train
+from . import download, monitoring, serve, tensorboard, train
 from .common import VOLUME_KEYS, config_map, labels, literal, pvc, pvc_name
 
 __all__ = ["literal", "render"]
@@ -68,9 +69,16 @@ def render(plan: Plan, spec_file: str) -> dict[str, str]:
         serving["serve-podmonitor.yaml"] = monitoring.pod_monitor(plan)
         serving["serve-dashboard.yaml"] = monitoring.dashboard_config_map(plan)
 
+    folders = [("k8s/base", base), (f"k8s/overlays/{cluster.layout}", overlay), ("k8s/serve", serving)]
+    if spec.k8s.tensorboard:
+        board = {
+            "tensorboard-deployment.yaml": tensorboard.deployment(plan),
+            "tensorboard-service.yaml": tensorboard.service(plan),
+        }
+        folders.append(("k8s/tensorboard", board))
     layout = cluster.layout
     files: dict[str, str] = {}
-    for folder, docs in (("k8s/base", base), (f"k8s/overlays/{layout}", overlay), ("k8s/serve", serving)):
+    for folder, docs in folders:
         for path, doc in docs.items():
             doc = json.loads(json.dumps(doc))  # no shared sub-objects, so no YAML anchors and aliases
             files[f"{folder}/{path}"] = dump(doc, header, documents=isinstance(doc, list))
@@ -86,6 +94,10 @@ def render(plan: Plan, spec_file: str) -> dict[str, str]:
     files["k8s/serve/kustomization.yaml"] = dump(
         {**KUSTOMIZATION, "namespace": spec.k8s.namespace, "resources": list(serving)}, header
     )
+    if spec.k8s.tensorboard:
+        files["k8s/tensorboard/kustomization.yaml"] = dump(
+            {**KUSTOMIZATION, "namespace": spec.k8s.namespace, "resources": list(board)}, header
+        )
     files["k8s/README.md"] = steps(plan, spec_file)
     return files
 
@@ -138,6 +150,22 @@ kubectl apply -k k8s/                 # storage, config, model download, trainin
 
 `kubectl delete -k k8s/serve/` stops serving and keeps the volumes; `kubectl delete -k k8s/` deletes the
 training objects and the volumes (checkpoints included).
+{_tensorboard_steps(plan)}"""
+
+
+def _tensorboard_steps(plan: Plan) -> str:
+    spec = plan.spec
+    if not spec.k8s.tensorboard:
+        return ""
+    return f"""
+## Training curves (k8s.tensorboard)
+
+```bash
+kubectl apply -k k8s/tensorboard/     # beside training; reads the checkpoint claim read-only
+kubectl -n {spec.k8s.namespace} port-forward svc/{tensorboard.name(plan)} {tensorboard.PORT}:{tensorboard.PORT}   # then http://127.0.0.1:{tensorboard.PORT}
+```
+
+`kubectl delete -k k8s/tensorboard/` removes it and nothing else.
 """
 
 
