@@ -7,7 +7,7 @@ SPEC ?= modelforge.yaml
 COMPOSE := docker compose -f compose/docker-compose.yml
 PROFILES := --profile train --profile serve --profile monitor
 
-.PHONY: help setup lint render check plan test build push train serve logs down demo doctor data-check smoke-cuda images-cuda ui monitor track
+.PHONY: help setup lint render check plan test build push train serve logs down demo doctor data-check smoke-cuda images-cuda ui monitor track eval
 .DEFAULT_GOAL := help
 
 help: ## list the targets
@@ -92,6 +92,9 @@ monitor: setup ## Prometheus on 127.0.0.1:9090 scraping the vLLM server, TensorB
 track: setup ## an MLflow tracking server on 127.0.0.1:5000 for train.report_to: [mlflow] (train.env MLFLOW_TRACKING_URI=http://mlflow:5000)
 	$(COMPOSE) --profile track up -d --build mlflow
 	@echo "MLflow: http://127.0.0.1:5000"
+
+eval: setup ## score the running server on eval.dataset / eval.benchmarks (EvalScope) and compare with earlier reports (needs VLLM_API_KEY)
+	$(MF) eval -f $(SPEC)
 
 logs: ## follow the logs of whatever runs
 	$(COMPOSE) $(PROFILES) logs -f

@@ -23,6 +23,7 @@ from .plan import Plan, make_plan
 from .runs import commands as runs_commands
 from .schema import SCHEMA_FILE, schema_text
 from .serving import commands as serving_commands
+from .serving import evaluate as eval_command
 
 
 def _size(gib: float | None) -> str:
@@ -61,6 +62,7 @@ def parser() -> argparse.ArgumentParser:
         engine_commands.register,
         runs_commands.register,
         serving_commands.register,
+        eval_command.register,
         demo_register,
     ):
         handlers.update(register(sub, common))

@@ -546,6 +546,37 @@ class K8sSpec(Strict):
         return self
 
 
+class EvalSpec(Strict):
+    """`modelforge eval`: EvalScope scores the served model (builder/templates/context/evaluate.py)."""
+
+    dataset: list[str] = Field(
+        default_factory=list,
+        description="Your own eval rows: container paths of JSONL/JSON files on the data volume, in any format "
+        "`data check` reads; the last assistant turn is the reference answer. Scored with BLEU and ROUGE "
+        "(EvalScope general_qa, main score ROUGE-L recall); works offline",
+    )
+    benchmarks: list[Annotated[str, Field(pattern=r"^[a-z0-9_]+$")]] = Field(
+        default_factory=list,
+        description="Named EvalScope benchmarks (gsm8k, mmlu, ifeval, ...): their data comes from ModelScope, "
+        "so they need the hub",
+    )
+    limit: int | None = Field(None, ge=1, description="At most this many rows per dataset (null: all)")
+    max_tokens: int = Field(1024, ge=1, description="Longest answer; a thinking model needs room to reason")
+    temperature: float = Field(0.0, ge=0, le=2, description="0: greedy, comparable between runs")
+    concurrency: int = Field(8, ge=1, le=512, description="Requests in flight")
+
+    @field_validator("dataset")
+    @classmethod
+    def _local_files(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if not item.startswith("/") or any(c in item for c in "\n\r\x00#"):
+                raise ValueError(
+                    f"eval.dataset entry {item!r} must be a container path of a file on the data volume, "
+                    "like /data/eval.jsonl (hub datasets go in eval.benchmarks by their EvalScope name)"
+                )
+        return value
+
+
 class Spec(Strict):
     name: Slug = "qwen3-30b-a3b-sft"
     model: ModelSpec = ModelSpec()
@@ -557,6 +588,7 @@ class Spec(Strict):
     volumes: VolumesSpec = VolumesSpec()
     build: BuildSpec = BuildSpec()
     k8s: K8sSpec = K8sSpec()
+    eval: EvalSpec = EvalSpec()
     # Where each dotted key came from ("modelforge.yaml:12", "--set #1 (...)"): set by builder/load.py.
     _sources: dict[str, str] = PrivateAttr(default_factory=dict)
     _file: str = PrivateAttr(default="")

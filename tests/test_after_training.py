@@ -331,3 +331,50 @@ def test_prometheus_scrapes_the_servers_vllm_metrics(served):
     finally:
         subprocess.run([*compose, "rm", "--stop", "--force", "--volumes", "prometheus"], capture_output=True)
         subprocess.run(["docker", "volume", "rm", "--force", f"{NAME}-prometheus"], capture_output=True)
+
+
+def test_eval_scores_the_fine_tuned_model_then_the_base_and_compares_them(served, monkeypatch):
+    """Issue 19: `modelforge eval` builds the eval image (EvalScope 1.14.1 from PyPI, on the local base) and
+    scores the served model on eval.dataset (the smoke spec's 6 rows, offline); a second server on the
+    base model (serve.model_source=base, started by `compose run` on the project network) is scored with
+    --api; the reports land on the checkpoint volume and the table shows both, base first."""
+    stack, key = served
+    monkeypatch.setenv("MF_EVAL_BASE_IMAGE", host.BASE_IMAGE)
+    monkeypatch.setenv("MF_EXTRA_CA_BUNDLE", ".build/extra-ca.pem")
+    monkeypatch.setenv("VLLM_API_KEY", key)
+    bundle = ("-o", str(OUT))  # the stack's rendered folder
+    tuned = mf("eval", *bundle, timeout=1800)
+    assert tuned.returncode == 0, tuned.stdout[-4000:] + tuned.stderr[-3000:]
+    reports = volume_dir(stack) / "eval"
+    [first] = [json.loads(p.read_text()) for p in reports.glob("*/report.json")]
+    assert first["label"] != "base" and first["model_root"].startswith(RUN), first["model_root"]
+    [main] = [r for r in first["rows"] if r["primary"]]
+    assert (main["dataset"], main["subset"], main["metric"]) == ("general_qa", "smoke-eval", "rouge-l-recall")
+    assert main["samples"] == 6 and 0.0 <= main["score"] <= 1.0
+    assert first["answers"]["total"] == 6, first["answers"]
+    assert (reports / first["label"].replace("/", "_") / "evalscope" / "predictions").is_dir()
+
+    compose = ["docker", "compose", "-f", str(stack.compose_file)]
+    base_name = f"{NAME}-base-server"
+    started = subprocess.run(
+        [*compose, "run", "-d", "--name", base_name, "-e", "MF_MODEL_SOURCE=base", "serve"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert started.returncode == 0, started.stderr[-2000:]
+    try:
+        base = mf("eval", *bundle, "--api", f"http://{base_name}:{PORT}/v1", timeout=1800)  # waits while it loads
+        assert base.returncode == 0, base.stdout[-4000:] + base.stderr[-3000:]
+    finally:
+        subprocess.run(["docker", "rm", "--force", base_name], capture_output=True)
+    table = mf("eval", "--report-only")
+    assert table.returncode == 0, table.stderr
+    print(table.stdout)  # pytest -s shows the comparison
+    head, _, row = table.stdout.splitlines()[:3]
+    assert head.split() == ["dataset/subset", "metric", "base", first["label"], "change"], table.stdout
+    assert row.split()[:2] == ["general_qa/smoke-eval", "rouge-l-recall"], table.stdout
+    assert len(list(reports.glob("*/report.json"))) == 2
+    # no key in what the eval container wrote
+    written = "".join(
+        p.read_text(errors="replace") for p in reports.rglob("*") if p.is_file() and p.stat().st_size < 5e6
+    )
+    assert key not in written

@@ -56,7 +56,8 @@ def run_data(args: argparse.Namespace) -> int:
 
 
 def spec_targets(spec_file: str, overrides: list[str]) -> tuple[list[str], list[str], list[str], str]:
-    """(targets, notes, missing, hub) for the spec's train.dataset, as seen from this host.
+    """(targets, notes, missing, hub) for the spec's train.dataset, val_dataset and eval.dataset, as seen
+    from this host.
 
     A container path under a bind-mounted volume (volumes.*.host_path, relative to compose/)
     maps to the host folder; one in a named volume or in the image can only be checked in the
@@ -67,13 +68,18 @@ def spec_targets(spec_file: str, overrides: list[str]) -> tuple[list[str], list[
     spec = load_spec(spec_file, overrides)
     compose_dir = Path(spec_file).resolve().parent / "compose"
     hub = "huggingface" if spec.model.hub == "huggingface" else "modelscope"
-    entries = [*spec.train.dataset, *spec.train.val_dataset]
+    entries = [*spec.train.dataset, *spec.train.val_dataset, *spec.eval.dataset]
     targets: list[str] = []
     notes: list[str] = []
     missing: list[str] = []
     for i, entry in enumerate(entries):
-        n = len(spec.train.dataset)
-        label = f"train.dataset[{i}]" if i < n else f"train.val_dataset[{i - n}]"
+        n, v = len(spec.train.dataset), len(spec.train.val_dataset)
+        if i < n:
+            label = f"train.dataset[{i}]"
+        elif i < n + v:
+            label = f"train.val_dataset[{i - n}]"
+        else:
+            label = f"eval.dataset[{i - n - v}]"
         if not entry.startswith("/"):
             targets.append(entry)
             continue

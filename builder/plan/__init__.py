@@ -105,6 +105,16 @@ def _check_eval(spec: Spec, errors: list[str]) -> None:
                 "the ratio: keep one",
             )
         )
+    mounts = [spec.volumes.data.mount.rstrip("/") + "/", spec.volumes.checkpoints.mount.rstrip("/") + "/"]
+    for i, path in enumerate(spec.eval.dataset):
+        if not any(path.startswith(m) for m in mounts):
+            errors.append(
+                spec.at(
+                    f"eval.dataset.{i}",
+                    f"eval.dataset entry {path} is on neither volume the eval container mounts: put it under "
+                    f"{mounts[0]} (volumes.data) or {mounts[1]} (volumes.checkpoints)",
+                )
+            )
     if spec.k8s.tensorboard and "tensorboard" not in t.report_to:
         errors.append(
             spec.at(

@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..plan import Plan
-from ..plan.commands import hub_token_env, merge_argv, tracker_env, volume_name
+from ..plan.commands import CONTAINER_HOME, hub_token_env, merge_argv, tracker_env, volume_name
 from ..spec import Spec, VolumeSpec
-from . import monitor
+from . import evaluation, monitor
 from .common import ENTRYPOINT, header, in_registry, pip_build_args
 from .yamltext import dump
 
@@ -160,6 +160,20 @@ def render(plan: Plan, spec_file: str) -> dict[str, str]:
             "ports": [f"{spec.serve.bind_address}:{monitor.MLFLOW_PORT}:{monitor.MLFLOW_PORT}"],
             "restart": "unless-stopped",
         },
+    }
+    # modelforge eval: EvalScope against the server (docker/evaluate.py); reports go to the run's eval/ folder.
+    # MF_EVAL_API / MF_EVAL_LABEL: `modelforge eval --api/--label` points it at another server (a base model).
+    eval_env = _environment(evaluation.env(plan, f"http://serve:{port}/v1"), ("VLLM_API_KEY", "MF_EVAL_LABEL"))
+    eval_env["MF_EVAL_API"] = "${MF_EVAL_API:-%s}" % eval_env["MF_EVAL_API"]
+    services["eval"] = {
+        "image": evaluation.image_ref(spec),
+        "build": _build(spec, "eval", evaluation.DEBIAN_BASE),
+        "profiles": ["eval"],
+        "environment": eval_env,
+        "volumes": [_volume(spec, "data", read_only=True), _volume(spec, "checkpoints")],
+        "read_only": True,
+        "tmpfs": ["/tmp", CONTAINER_HOME],
+        "restart": "no",
     }
     document = {"name": spec.name, "services": services, "volumes": volumes}
     # make ui: a small web chat (the guide's `swift app`); it holds the API key, the browser never sees it.

@@ -17,7 +17,14 @@ CONTEXT = TEMPLATES / "context"
 # docker/<name> <- its source. The data checker runs in the training container too (stdlib only, one file).
 COPIED = {
     name: CONTEXT / name
-    for name in ("entrypoint.sh", "pip-install.sh", "requirements-without.py", "webui.py", "fa4_max_seqlen.py")
+    for name in (
+        "entrypoint.sh",
+        "pip-install.sh",
+        "requirements-without.py",
+        "webui.py",
+        "fa4_max_seqlen.py",
+        "evaluate.py",
+    )
 }
 COPIED["check.py"] = PACKAGE / "data" / "check.py"
 

@@ -72,6 +72,21 @@ def test_check_without_path_reads_the_spec(mf, tmp_path):
     assert "no such file or directory" in missing.stderr and "Traceback" not in missing.stderr
 
 
+def test_check_without_path_also_checks_the_eval_set(mf, tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "train.jsonl").write_bytes((FIX / "clean" / "sharegpt.jsonl").read_bytes())
+    (tmp_path / "data" / "eval.jsonl").write_bytes((FIX / "problems" / "unknown_role.jsonl").read_bytes())
+    spec = tmp_path / "modelforge.yaml"
+    spec.write_text(
+        "train:\n  dataset: [/data/train.jsonl]\neval:\n  dataset: [/data/eval.jsonl]\n"
+        "volumes:\n  data: {mount: /data, host_path: ../data}\n"
+    )
+    result = mf("data", "check", "-f", str(spec), "--offline")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "eval.dataset[0] /data/eval.jsonl is " in result.stdout
+    assert "eval.jsonl:3: messages[1].role: unknown role 'robot'" in result.stdout
+
+
 def test_convert_reports_rows_and_rejections(mf, tmp_path):
     out = tmp_path / "out.jsonl"
     ok = mf("data", "convert", str(FIX / "clean" / "alpaca.jsonl"), str(out), "--to", "messages")

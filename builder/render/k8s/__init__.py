@@ -7,6 +7,7 @@
                                       when only serving spreads) and a patch making the volumes ReadWriteMany
     k8s/serve/                        serving, applied once training is done (`kubectl apply -k k8s/serve`):
                                       the Deployment or LeaderWorkerSet, Service, PodDisruptionBudget, HPA
+    k8s/eval/                         the evaluation Job (EvalScope against the serving Service), after serving
     k8s/tensorboard/                  k8s.tensorboard: TensorBoard on the checkpoint claim, read-only (optional)
     k8s/README.md                     the order, with this spec's names: apply, wait, serve
 
@@ -27,7 +28,7 @@ from ...plan import Plan
 from ..common import header as render_header
 from ..common import registry_host
 from ..yamltext import dump
-from . import download, monitoring, serve, tensorboard, train
+from . import download, evaluation, monitoring, serve, tensorboard, train
 from .common import VOLUME_KEYS, config_map, labels, literal, pvc, pvc_name
 
 __all__ = ["literal", "render"]
@@ -70,6 +71,7 @@ def render(plan: Plan, spec_file: str) -> dict[str, str]:
         serving["serve-dashboard.yaml"] = monitoring.dashboard_config_map(plan)
 
     folders = [("k8s/base", base), (f"k8s/overlays/{cluster.layout}", overlay), ("k8s/serve", serving)]
+    folders.append(("k8s/eval", {"eval-job.yaml": evaluation.job(plan)}))
     if spec.k8s.tensorboard:
         board = {
             "tensorboard-deployment.yaml": tensorboard.deployment(plan),
@@ -93,6 +95,9 @@ def render(plan: Plan, spec_file: str) -> dict[str, str]:
     # No ../base here: `kubectl delete -k k8s/serve` must never take the PVCs (checkpoints) with it.
     files["k8s/serve/kustomization.yaml"] = dump(
         {**KUSTOMIZATION, "namespace": spec.k8s.namespace, "resources": list(serving)}, header
+    )
+    files["k8s/eval/kustomization.yaml"] = dump(
+        {**KUSTOMIZATION, "namespace": spec.k8s.namespace, "resources": ["eval-job.yaml"]}, header
     )
     if spec.k8s.tensorboard:
         files["k8s/tensorboard/kustomization.yaml"] = dump(
@@ -146,6 +151,8 @@ kubectl apply -k k8s/                 # storage, config, model download, trainin
 {train.wait_command(plan)}
 {merge}kubectl apply -k k8s/serve/           # the vLLM server, its Service and disruption budget
 {ready}
+kubectl delete job {name}-eval --ignore-not-found; kubectl apply -k k8s/eval/   # score it (eval.dataset)
+kubectl -n {ns} wait --for=condition=complete job/{name}-eval --timeout=-1s; kubectl -n {ns} logs job/{name}-eval
 ```
 
 `kubectl delete -k k8s/serve/` stops serving and keeps the volumes; `kubectl delete -k k8s/` deletes the
