@@ -20,6 +20,7 @@ def main() -> None:
     ap.add_argument("--baseline", default="vllm-default")
     args = ap.parse_args()
     rows = [json.loads(p.read_text()) for p in sorted(RESULTS.glob(f"serve-{args.batch}-*.json"))]
+    rows = [r for r in rows if "config" in r]  # serve-<batch>-quality.json (serve_quality.py) is no benchmark row
     if not rows:
         raise SystemExit(f"no results for batch {args.batch!r} in {RESULTS}")
     base = {(r["workload"], r["request_rate"]): r for r in rows if r["config"] == args.baseline}
