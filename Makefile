@@ -77,9 +77,9 @@ smoke-cuda: setup ## build the default spec's CUDA images (on a local Debian bas
 images-cuda: setup ## prove the GPU images' pinned stack (CUDA torch, ms-swift, DeepSpeed, vLLM) resolves for their Python
 	$(MF) resolve -f $(SPEC) --lock-dir docs/locks
 
-ui: setup ## web chat on 127.0.0.1:7860 in front of the running server (needs VLLM_API_KEY)
+ui: setup ## the chat page on 127.0.0.1:7860 in front of the running server (builds it if needed; needs VLLM_API_KEY)
 	@test -n "$$VLLM_API_KEY" || { echo "set VLLM_API_KEY first (the same key the server uses)"; exit 2; }
-	$(COMPOSE) --profile ui up -d ui
+	$(COMPOSE) --profile ui up -d --build ui
 	@echo "open http://127.0.0.1:7860"
 
 demo: setup ## the whole job on this machine, CPU only: build, train, serve, chat (tiny model)

@@ -26,6 +26,29 @@ from .serving import commands as serving_commands
 from .serving import evaluate as eval_command
 
 
+def _compare_base(plan: Plan) -> str:
+    """What the chat page's compare mode costs: a second server on the base model (ui.base_api)."""
+    spec, layout = plan.spec, plan.serve.layout
+    where = f"ui.base_api = {spec.ui.base_api}" if spec.ui.base_api else "set ui.base_api to use it"
+    if spec.hardware.gpus == 0:
+        return f"the chat page's compare mode needs a second server on the base model: one more CPU process ({where})"
+    from .plan import parallel
+    from .plan.memory import GIB
+
+    gpus = layout.tp * layout.pp  # one replica is enough to compare against
+    weights = ""
+    if plan.model is not None:
+        per_weight, _ = parallel.serve_bytes(
+            plan.model, spec.serve.dtype, spec.serve.kv_cache_dtype, spec.serve.quantization
+        )
+        gib = parallel.weights_per_gpu(plan.model, layout.tp, layout.pp, 1, False, per_weight) / GIB
+        weights = f", {gib:.1f} GiB of weights per GPU"
+    return (
+        f"the chat page's compare mode needs a second server on the base model: one replica on {gpus} more "
+        f"{spec.hardware.gpu}{weights}, so on GPUs other than these, or after this server stops ({where})"
+    )
+
+
 def _size(gib: float | None) -> str:
     if gib is None:
         return "unknown"
@@ -260,6 +283,7 @@ def plan_dict(plan: Plan) -> dict:
             "weights_gib_per_gpu": round(s.layout.weights_gib_per_gpu, 2),
             "kv_cache_tokens": s.layout.kv_cache_tokens,
             "layout_reason": s.layout.reason,
+            "compare_base": _compare_base(plan),
         },
         "volumes": {key: vol.model_dump() for key, vol in plan.spec.volumes},
         "kubernetes": _cluster_dict(plan),
@@ -351,6 +375,7 @@ def _plan(plan: Plan, as_json: bool) -> int:
             f"  per GPU     {s['weights_gib_per_gpu']:.1f} GiB weights, KV cache ~{s['kv_cache_tokens']:,} tokens per replica"
         )
     lines.append("  command     " + s["command_line"])
+    lines.append("  compare     " + s["compare_base"])
     kube = data["kubernetes"]
     if kube and kube["layout"] == "multi-node":  # across nodes (issue 9): builder/plan/cluster.py
         lines += [

@@ -57,7 +57,7 @@ class Stack:
         self.plan = plan
         self.out = out
         self.compose_file = out / "compose" / "docker-compose.yml"
-        self.client = DockerClient(compose_files=[self.compose_file], compose_profiles=["train", "serve", "ui"])
+        self.client = DockerClient(compose_files=[self.compose_file], compose_profiles=["train", "serve"])
         self.volume = {key: volume_name(plan.spec, key) for key in ("model_cache", "checkpoints")}
 
     # -- volumes -------------------------------------------------------------------------------

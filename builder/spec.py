@@ -503,6 +503,11 @@ class K8sSpec(Strict):
         description="Render a PodMonitor (Prometheus Operator) for the server's /metrics and a Grafana "
         "dashboard ConfigMap (label grafana_dashboard: '1') into k8s/serve/",
     )
+    ui: bool = Field(
+        False,
+        description="Render k8s/ui/: the chat page (Deployment + ClusterIP Service on 7860) in front of the "
+        "serving Service, key from the Secret",
+    )
     tensorboard: bool = Field(
         False,
         description="Render k8s/tensorboard/: TensorBoard (training image) reading the run's logs from the "
@@ -577,6 +582,19 @@ class EvalSpec(Strict):
         return value
 
 
+class UiSpec(Strict):
+    """The chat page (`make ui`, k8s.ui): builder/templates/context/chatui.py."""
+
+    base_api: str | None = Field(
+        None,
+        pattern=r"^https?://[A-Za-z0-9._:/-]+$",
+        description="Compare mode: the OpenAI URL of a server on the base model, as the page's container sees "
+        "it (e.g. http://base:8000/v1); its key is MF_UI_BASE_KEY, or the server's key",
+    )
+    base_model: str | None = Field(None, pattern=r"^[A-Za-z0-9._/:-]+$", description="Its model name")
+    max_tokens: int = Field(2048, ge=16, le=1_048_576, description="The page's default max tokens")
+
+
 class Spec(Strict):
     name: Slug = "qwen3-30b-a3b-sft"
     model: ModelSpec = ModelSpec()
@@ -589,6 +607,7 @@ class Spec(Strict):
     build: BuildSpec = BuildSpec()
     k8s: K8sSpec = K8sSpec()
     eval: EvalSpec = EvalSpec()
+    ui: UiSpec = UiSpec()
     # Where each dotted key came from ("modelforge.yaml:12", "--set #1 (...)"): set by builder/load.py.
     _sources: dict[str, str] = PrivateAttr(default_factory=dict)
     _file: str = PrivateAttr(default="")

@@ -23,6 +23,7 @@ Environment (compose and the k8s Job set it; the key comes from the environment 
   MF_EVAL_OUT         where reports go: <output_dir>/eval on the checkpoint volume
   MF_EVAL_ROOT        the run folder (<output_dir>): a served model under it is a checkpoint, else the base
   MF_EVAL_LABEL       optional: the report's name (default: base, or the checkpoint's path under the run)
+  MF_EVAL_WAIT_S      how long to wait for a server that is still starting (default 600)
 
 Writes MF_EVAL_OUT/<label>/report.json ({label, served_model, model_root, finished, rows: [{dataset, subset,
 metric, score, samples}]}) beside EvalScope's own outputs (predictions, reviews, reports), and prints a table.
@@ -57,7 +58,7 @@ def say(text: str) -> None:
     print(f"[eval] {text}", flush=True)
 
 
-def served_model(api: str, key: str, wait_s: float = 120) -> tuple[str, str]:
+def served_model(api: str, key: str, wait_s: float = float(os.environ.get("MF_EVAL_WAIT_S", "600"))) -> tuple[str, str]:
     """(served name, the path or id vLLM loaded) from /v1/models, waiting while the server starts."""
     deadline = time.monotonic() + wait_s
     request = urllib.request.Request(f"{api}/models", headers={"Authorization": f"Bearer {key}"})

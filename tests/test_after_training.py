@@ -38,7 +38,9 @@ OVERRIDES = (
     f"serve.port={PORT}",
     # rendered one folder deeper than .smoke/, so the data folder is one more ../ away
     "volumes.data.host_path=../../../examples/data",
+    "ui.max_tokens=48",  # the chat page's default; the tiny model's context is 512
 )
+BASE_SERVER = f"{NAME}-base-server"  # a second vLLM on the base model, on the project network
 OUT = demo.SMOKE_DIR / "issue8"
 SPEC_ARGS = ["-f", str(demo.SMOKE_SPEC), *[arg for o in OVERRIDES for arg in ("--set", o)]]
 RUN = "/checkpoints/run"
@@ -99,6 +101,21 @@ def merged(trained):
         timeout=900,
     )
     return stack, result
+
+
+@pytest.fixture(scope="module")
+def base_server(served):
+    """serve.model_source=base in a second server container (`compose run` on the project network): the base
+    model for `eval --api` and the chat page's compare mode. Its OpenAI URL as the project's containers see it."""
+    stack, _ = served
+    compose = ["docker", "compose", "-f", str(stack.compose_file)]
+    started = subprocess.run(
+        [*compose, "run", "-d", "--name", BASE_SERVER, "-e", "MF_MODEL_SOURCE=base", "serve"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert started.returncode == 0, started.stderr[-2000:]
+    yield f"http://{BASE_SERVER}:{PORT}/v1"
+    subprocess.run(["docker", "rm", "--force", BASE_SERVER], capture_output=True)
 
 
 @pytest.fixture(scope="module")
@@ -333,7 +350,7 @@ def test_prometheus_scrapes_the_servers_vllm_metrics(served):
         subprocess.run(["docker", "volume", "rm", "--force", f"{NAME}-prometheus"], capture_output=True)
 
 
-def test_eval_scores_the_fine_tuned_model_then_the_base_and_compares_them(served, monkeypatch):
+def test_eval_scores_the_fine_tuned_model_then_the_base_and_compares_them(served, base_server, monkeypatch):
     """Issue 19: `modelforge eval` builds the eval image (EvalScope 1.14.1 from PyPI, on the local base) and
     scores the served model on eval.dataset (the smoke spec's 6 rows, offline); a second server on the
     base model (serve.model_source=base, started by `compose run` on the project network) is scored with
@@ -354,18 +371,8 @@ def test_eval_scores_the_fine_tuned_model_then_the_base_and_compares_them(served
     assert first["answers"]["total"] == 6, first["answers"]
     assert (reports / first["label"].replace("/", "_") / "evalscope" / "predictions").is_dir()
 
-    compose = ["docker", "compose", "-f", str(stack.compose_file)]
-    base_name = f"{NAME}-base-server"
-    started = subprocess.run(
-        [*compose, "run", "-d", "--name", base_name, "-e", "MF_MODEL_SOURCE=base", "serve"],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert started.returncode == 0, started.stderr[-2000:]
-    try:
-        base = mf("eval", *bundle, "--api", f"http://{base_name}:{PORT}/v1", timeout=1800)  # waits while it loads
-        assert base.returncode == 0, base.stdout[-4000:] + base.stderr[-3000:]
-    finally:
-        subprocess.run(["docker", "rm", "--force", base_name], capture_output=True)
+    base = mf("eval", *bundle, "--api", base_server, timeout=1800)  # waits while it loads
+    assert base.returncode == 0, base.stdout[-4000:] + base.stderr[-3000:]
     table = mf("eval", "--report-only")
     assert table.returncode == 0, table.stderr
     print(table.stdout)  # pytest -s shows the comparison
@@ -378,3 +385,85 @@ def test_eval_scores_the_fine_tuned_model_then_the_base_and_compares_them(served
         p.read_text(errors="replace") for p in reports.rglob("*") if p.is_file() and p.stat().st_size < 5e6
     )
     assert key not in written
+
+
+def test_chat_page_in_a_browser_against_the_cpu_stack(served, base_server, monkeypatch, tmp_path):
+    """Issue 21 on the real stack: `make ui`'s service (its Gradio image built on the local base) in front of
+    the real vLLM server, driven by headless Chromium: an answer arrives for a typed prompt, and compare mode
+    shows the fine-tuned (merged) model's answer beside the base server's, which streams in; the preference
+    lands in the run's preferences.jsonl on the checkpoint volume."""
+    from selenium.webdriver.common.by import By
+
+    from tests.test_chat_page import ARTIFACTS, browser, send, text, wait_for
+
+    def demo_answers(url: str) -> bool:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    stack, key = served
+    monkeypatch.setenv("MF_UI_BASE_IMAGE", host.BASE_IMAGE)
+    monkeypatch.setenv("MF_EXTRA_CA_BUNDLE", ".build/extra-ca.pem")
+    monkeypatch.setenv("MF_UI_BASE_API", base_server)
+    monkeypatch.setenv("DOCKER_BUILDKIT", "0")
+    compose = ["docker", "compose", "-f", str(stack.compose_file), "--profile", "ui"]
+    up = subprocess.run([*compose, "up", "-d", "--build", "ui"], capture_output=True, text=True, timeout=1500)
+    assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
+    wait_for(lambda: demo_answers("http://127.0.0.1:7860/"), timeout=120, every=0.5)  # Gradio is up
+    driver = browser()
+    try:
+        driver.get("http://127.0.0.1:7860/")
+        try:
+            wait_for(lambda: "Ready:" in text(driver, "status"), timeout=120)
+        except AssertionError:
+            logs = subprocess.run([*compose, "logs", "ui"], capture_output=True, text=True).stdout[-3000:]
+            raise AssertionError(f"page status {text(driver, 'status')!r}; page logs:\n{logs}") from None
+        assert key not in driver.page_source
+        send(driver, "What is 2 + 3?")
+        # the merged tiny model ends at once: the page says so instead of a blank bubble
+        # an answer bubble arrives (the tiny model's tokens may render as little text: count the bubbles)
+        wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "#chat [data-testid='bot']"), timeout=120)
+        assert "Problem" not in text(driver, "chat"), text(driver, "chat")
+        driver.find_element(By.XPATH, "//button[@role='tab'][contains(., 'Compare')]").click()
+        wait_for(lambda: driver.find_element(By.CSS_SELECTOR, "#compare-prompt textarea")).send_keys("Count to ten.")
+        # every DOM update of the base side, seen from inside the page (the tiny model answers in well
+        # under a second: polling from here would miss the stream)
+        watch = (
+            "window.__sizes = []; const el = document.getElementById('right');"
+            "new MutationObserver(() => window.__sizes.push(el.innerHTML.length))"
+            ".observe(el, {subtree: true, childList: true, characterData: true});"
+        )
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:  # the base server may still be loading: the note says so, retry
+            driver.execute_script(watch)
+            driver.find_element(By.ID, "compare").click()
+            wait_for(lambda: "answering" in text(driver, "compare-note") or "which" in text(driver, "compare-note"))
+            wait_for(lambda: "answering" not in text(driver, "compare-note"), timeout=240)
+            if "which answer is better" in text(driver, "compare-note"):
+                break
+            time.sleep(5)
+        lengths = driver.execute_script("return window.__sizes")
+        assert "which answer is better" in text(driver, "compare-note"), text(driver, "compare-note")
+        assert driver.find_elements(By.CSS_SELECTOR, "#right [data-testid='bot']"), text(driver, "right")
+        assert "(empty answer)" not in text(driver, "right")  # the base model writes tokens
+        assert len(set(lengths)) >= 3, f"the base answer did not stream in: {sorted(set(lengths))}"
+        driver.find_element(By.ID, "prefer-right").click()
+        wait_for(lambda: "saved: base preferred" in text(driver, "compare-note"))
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(ARTIFACTS / "chat-page-cpu-stack.png"))
+    except AssertionError as exc:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(ARTIFACTS / "chat-page-cpu-stack-failed.png"))
+        logs = subprocess.run([*compose, "logs", "ui"], capture_output=True, text=True).stdout[-3000:]
+        raise AssertionError(
+            f"{exc}\nstatus {text(driver, 'status')!r}\nchat {text(driver, 'chat')!r}\n"
+            f"note {text(driver, 'compare-note')!r}\nlogs:\n{logs}"
+        ) from None
+    finally:
+        driver.quit()
+        subprocess.run([*compose, "rm", "--stop", "--force", "ui"], capture_output=True)
+    [row] = [json.loads(x) for x in (volume_dir(stack) / "preferences.jsonl").read_text().splitlines()]
+    assert row["preferred"] == "base" and row["messages"][-2] == {"role": "user", "content": "Count to ten."}
+    assert row["messages"][-1]["role"] == "assistant" and row["messages"][-1]["content"].strip()

@@ -6,12 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..plan import Plan
-from . import compose, dockerfiles, evaluation, k8s, merge_job, monitor, scripts
+from . import chat_page, compose, dockerfiles, evaluation, k8s, merge_job, monitor, scripts
 
 
 def render_all(plan: Plan, spec_file: str = "modelforge.yaml") -> dict[str, str]:
     files: dict[str, str] = {}
-    for module in (dockerfiles, scripts, compose, monitor, evaluation, k8s, merge_job):
+    for module in (dockerfiles, scripts, compose, monitor, evaluation, chat_page, k8s, merge_job):
         files.update(module.render(plan, spec_file))
     return dict(sorted(files.items()))
 

@@ -1,4 +1,4 @@
-"""compose/docker-compose.yml for a workstation: train, serve, tensorboard, merge, prometheus, mlflow and ui.
+"""compose/docker-compose.yml for a workstation: train, serve, tensorboard, merge, prometheus, mlflow, eval, ui.
 
 Built as data. Compose interpolates `$VAR` in every value, so each spec-derived string
 has `$` doubled; the only interpolations are the secrets, read from the user's shell
@@ -12,7 +12,7 @@ from typing import Any
 from ..plan import Plan
 from ..plan.commands import CONTAINER_HOME, hub_token_env, merge_argv, tracker_env, volume_name
 from ..spec import Spec, VolumeSpec
-from . import evaluation, monitor
+from . import chat_page, evaluation, monitor
 from .common import ENTRYPOINT, header, in_registry, pip_build_args
 from .yamltext import dump
 
@@ -176,18 +176,20 @@ def render(plan: Plan, spec_file: str) -> dict[str, str]:
         "restart": "no",
     }
     document = {"name": spec.name, "services": services, "volumes": volumes}
-    # make ui: a small web chat (the guide's `swift app`); it holds the API key, the browser never sees it.
+    # make ui: the chat page (Gradio, its own image); it holds the API key, the browser never sees it.
+    # MF_UI_BASE_API/_MODEL/_KEY from the shell point compare mode at a base-model server (ui.base_api default).
+    ui_env = _environment(chat_page.env(plan, f"http://serve:{port}/v1"), ("VLLM_API_KEY", "MF_UI_BASE_KEY"))
+    for name in ("MF_UI_BASE_API", "MF_UI_BASE_MODEL"):
+        ui_env[name] = "${%s:-%s}" % (name, ui_env[name])
     services["ui"] = {
-        "image": image_ref(spec, "serve"),
+        "image": chat_page.image_ref(spec),
+        "build": _build(spec, "ui", chat_page.DEBIAN_BASE),
         "profiles": ["ui"],
-        "entrypoint": ["python3", "/usr/local/lib/modelforge/webui.py"],
-        "environment": {
-            "MF_API_BASE": f"http://serve:{port}/v1",
-            "MF_MODEL": literal(plan.serve.served_name),
-            "MF_UI_PORT": "7860",
-            "VLLM_API_KEY": "${VLLM_API_KEY:-}",
-        },
-        "ports": [f"{spec.serve.bind_address}:7860:7860"],
+        "environment": ui_env,
+        "volumes": [_volume(spec, "checkpoints")],  # compare mode's preferences.jsonl, beside the run
+        "ports": [f"{spec.serve.bind_address}:{chat_page.PORT}:{chat_page.PORT}"],
+        "read_only": True,
+        "tmpfs": ["/tmp", CONTAINER_HOME],
         "restart": "unless-stopped",
     }
     return {"compose/docker-compose.yml": dump(document, header(spec_file))}

@@ -21,7 +21,7 @@ COPIED = {
         "entrypoint.sh",
         "pip-install.sh",
         "requirements-without.py",
-        "webui.py",
+        "chatui.py",
         "fa4_max_seqlen.py",
         "evaluate.py",
     )

@@ -119,8 +119,11 @@ def test_build_sections_build_without_the_builder_and_pass_the_same_package_sour
         assert (
             args["PIP_FIND_LINKS"] == "/tmp/wheelhouse https://w.example.com/"
         )  # a local folder is staged, not passed
-    for other in ("tensorboard", "merge", "ui"):
+    for other in ("tensorboard", "merge"):
         assert "build" not in doc["services"][other]  # they run the two images built above
+    for own in ("eval", "ui"):  # small images of their own, from the same package sources
+        args = doc["services"][own]["build"]["args"]
+        assert args["PIP_INDEX_URL"] == "https://mirror.example.com/simple" and "EXTRA_CA_BUNDLE" in args
 
 
 def test_prometheus_scrapes_the_server_on_its_port_in_the_monitor_profile():

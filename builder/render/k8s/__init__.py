@@ -8,6 +8,7 @@
     k8s/serve/                        serving, applied once training is done (`kubectl apply -k k8s/serve`):
                                       the Deployment or LeaderWorkerSet, Service, PodDisruptionBudget, HPA
     k8s/eval/                         the evaluation Job (EvalScope against the serving Service), after serving
+    k8s/ui/                           k8s.ui: the chat page in front of the serving Service (optional)
     k8s/tensorboard/                  k8s.tensorboard: TensorBoard on the checkpoint claim, read-only (optional)
     k8s/README.md                     the order, with this spec's names: apply, wait, serve
 
@@ -28,7 +29,7 @@ from ...plan import Plan
 from ..common import header as render_header
 from ..common import registry_host
 from ..yamltext import dump
-from . import download, evaluation, monitoring, serve, tensorboard, train
+from . import chat_page, download, evaluation, monitoring, serve, tensorboard, train
 from .common import VOLUME_KEYS, config_map, labels, literal, pvc, pvc_name
 
 __all__ = ["literal", "render"]
@@ -72,6 +73,9 @@ def render(plan: Plan, spec_file: str) -> dict[str, str]:
 
     folders = [("k8s/base", base), (f"k8s/overlays/{cluster.layout}", overlay), ("k8s/serve", serving)]
     folders.append(("k8s/eval", {"eval-job.yaml": evaluation.job(plan)}))
+    if spec.k8s.ui:
+        page = {"ui-deployment.yaml": chat_page.deployment(plan), "ui-service.yaml": chat_page.service(plan)}
+        folders.append(("k8s/ui", page))
     if spec.k8s.tensorboard:
         board = {
             "tensorboard-deployment.yaml": tensorboard.deployment(plan),
@@ -99,6 +103,10 @@ def render(plan: Plan, spec_file: str) -> dict[str, str]:
     files["k8s/eval/kustomization.yaml"] = dump(
         {**KUSTOMIZATION, "namespace": spec.k8s.namespace, "resources": ["eval-job.yaml"]}, header
     )
+    if spec.k8s.ui:
+        files["k8s/ui/kustomization.yaml"] = dump(
+            {**KUSTOMIZATION, "namespace": spec.k8s.namespace, "resources": list(page)}, header
+        )
     if spec.k8s.tensorboard:
         files["k8s/tensorboard/kustomization.yaml"] = dump(
             {**KUSTOMIZATION, "namespace": spec.k8s.namespace, "resources": list(board)}, header
@@ -157,7 +165,25 @@ kubectl -n {ns} wait --for=condition=complete job/{name}-eval --timeout=-1s; kub
 
 `kubectl delete -k k8s/serve/` stops serving and keeps the volumes; `kubectl delete -k k8s/` deletes the
 training objects and the volumes (checkpoints included).
-{_tensorboard_steps(plan)}"""
+{_tensorboard_steps(plan)}{_ui_steps(plan)}"""
+
+
+def _ui_steps(plan: Plan) -> str:
+    spec = plan.spec
+    if not spec.k8s.ui:
+        return ""
+    port = chat_page.PORT
+    return f"""
+## The chat page (k8s.ui)
+
+```bash
+kubectl apply -k k8s/ui/              # after k8s/serve/; the page holds the key, the browser never sees it
+kubectl -n {spec.k8s.namespace} port-forward svc/{chat_page.name(plan)} {port}:{port}   # then http://127.0.0.1:{port}
+```
+
+Compare mode calls ui.base_api (a server on the base model); a key for it other than the server's goes in
+the Secret as `ui-base-api-key`.
+"""
 
 
 def _tensorboard_steps(plan: Plan) -> str:
