@@ -11,9 +11,8 @@ from __future__ import annotations
 from ..plan import Plan
 from ..plan.commands import CONTAINER_HOME, CONTAINER_UID
 from ..spec import Spec
-from .common import header, in_registry
-from .dockerfiles import _arg, environment
-from .monitor import DEBIAN_BASE
+from .common import in_registry
+from .dockerfiles import _arg, tool_dockerfile
 
 UI_PACKAGES = "gradio==6.31.0 openai==3.60.0"  # PyPI; gradio brings httpx, which the page uses for health checks
 UI_TAG = "gradio6.31.0"
@@ -45,18 +44,13 @@ def env(plan: Plan, api: str) -> dict[str, str]:
 
 def render(plan: Plan, spec_file: str) -> dict[str, str]:
     spec = plan.spec
-    dockerfile = (
-        environment()
-        .get_template("Dockerfile.ui.j2")
-        .render(
-            header=header(spec_file),
-            base_image=_arg(DEBIAN_BASE),
-            apt_packages="python3 python3-venv ca-certificates",
-            ui_packages=UI_PACKAGES,
-            uid=CONTAINER_UID,
-            home=CONTAINER_HOME,
-            mounts=_arg(spec.volumes.checkpoints.mount),
-            port=PORT,
-        )
+    dockerfile = tool_dockerfile(
+        "Dockerfile.ui.j2",
+        spec_file,
+        ui_packages=UI_PACKAGES,
+        uid=CONTAINER_UID,
+        home=CONTAINER_HOME,
+        mounts=_arg(spec.volumes.checkpoints.mount),
+        port=PORT,
     )
     return {"Dockerfile.ui": dockerfile}

@@ -14,6 +14,7 @@ from ..plan.commands import CONTAINER_HOME, hub_token_env, merge_argv, tracker_e
 from ..spec import Spec, VolumeSpec
 from . import chat_page, evaluation, monitor
 from .common import ENTRYPOINT, header, in_registry, pip_build_args
+from .dockerfiles import DEBIAN_BASE
 from .yamltext import dump
 
 STACK_BYTES = 67108864  # 64 MiB: the stack size NVIDIA recommends for PyTorch containers
@@ -144,7 +145,7 @@ def render(plan: Plan, spec_file: str) -> dict[str, str]:
         # make monitor: Prometheus scraping the server (its /metrics needs no key); compose/prometheus.yml.
         "prometheus": {
             "image": monitor.image_ref(spec),
-            "build": _build(spec, "prometheus", monitor.DEBIAN_BASE, pip=False),
+            "build": _build(spec, "prometheus", DEBIAN_BASE, pip=False),
             "profiles": ["monitor"],
             "volumes": ["./prometheus.yml:/etc/prometheus/prometheus.yml:ro", "prometheus:/prometheus"],
             "ports": [f"{spec.serve.bind_address}:{monitor.PROMETHEUS_PORT}:{monitor.PROMETHEUS_PORT}"],
@@ -154,7 +155,7 @@ def render(plan: Plan, spec_file: str) -> dict[str, str]:
         # make track: an MLflow server for train.report_to: [mlflow] (MLFLOW_TRACKING_URI=http://mlflow:5000)
         "mlflow": {
             "image": monitor.mlflow_image_ref(spec),
-            "build": _build(spec, "mlflow", monitor.DEBIAN_BASE),
+            "build": _build(spec, "mlflow", DEBIAN_BASE),
             "profiles": ["track"],
             "volumes": ["mlflow:/mlflow"],
             "ports": [f"{spec.serve.bind_address}:{monitor.MLFLOW_PORT}:{monitor.MLFLOW_PORT}"],
@@ -167,7 +168,7 @@ def render(plan: Plan, spec_file: str) -> dict[str, str]:
     eval_env["MF_EVAL_API"] = "${MF_EVAL_API:-%s}" % eval_env["MF_EVAL_API"]
     services["eval"] = {
         "image": evaluation.image_ref(spec),
-        "build": _build(spec, "eval", evaluation.DEBIAN_BASE),
+        "build": _build(spec, "eval", DEBIAN_BASE),
         "profiles": ["eval"],
         "environment": eval_env,
         "volumes": [_volume(spec, "data", read_only=True), _volume(spec, "checkpoints")],
@@ -183,7 +184,7 @@ def render(plan: Plan, spec_file: str) -> dict[str, str]:
         ui_env[name] = "${%s:-%s}" % (name, ui_env[name])
     services["ui"] = {
         "image": chat_page.image_ref(spec),
-        "build": _build(spec, "ui", chat_page.DEBIAN_BASE),
+        "build": _build(spec, "ui", DEBIAN_BASE),
         "profiles": ["ui"],
         "environment": ui_env,
         "volumes": [_volume(spec, "checkpoints")],  # compare mode's preferences.jsonl, beside the run

@@ -41,6 +41,25 @@ def environment() -> jinja2.Environment:
     return env
 
 
+# The small images beside training and serving (Prometheus, MLflow, eval, the chat page): Debian 12 packages
+# Prometheus 2.42 and Python 3.11 for the others, whose packages come from PyPI.
+DEBIAN_BASE = "debian:bookworm-slim"
+
+
+def tool_dockerfile(template: str, spec_file: str, **values) -> str:
+    """A small Python image on DEBIAN_BASE (Dockerfile.mlflow, .eval, .ui): the same base and system packages."""
+    return (
+        environment()
+        .get_template(template)
+        .render(
+            header=header(spec_file),
+            base_image=_arg(DEBIAN_BASE),
+            apt_packages="python3 python3-venv ca-certificates",
+            **values,
+        )
+    )
+
+
 def base_parts(ref: str) -> tuple[str, str | None]:
     """'name:tag@sha256:...' -> ('name:tag', 'sha256:...'); no digest -> (ref, None)."""
     name, _, digest = ref.partition("@")

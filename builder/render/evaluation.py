@@ -14,9 +14,8 @@ import json
 from ..plan import Plan
 from ..plan.commands import CONTAINER_HOME, CONTAINER_UID
 from ..spec import Spec
-from .common import header, in_registry
-from .dockerfiles import _arg, environment
-from .monitor import DEBIAN_BASE
+from .common import in_registry
+from .dockerfiles import _arg, tool_dockerfile
 
 EVALSCOPE_SPEC = "evalscope==1.14.1"  # PyPI; runs the OpenAI-API evaluation (no torch)
 EVALSCOPE_TAG = "evalscope1.14.1"
@@ -54,17 +53,12 @@ def env(plan: Plan, api: str) -> dict[str, str]:
 
 def render(plan: Plan, spec_file: str) -> dict[str, str]:
     spec = plan.spec
-    dockerfile = (
-        environment()
-        .get_template("Dockerfile.eval.j2")
-        .render(
-            header=header(spec_file),
-            base_image=_arg(DEBIAN_BASE),
-            apt_packages="python3 python3-venv ca-certificates",
-            evalscope_spec=_arg(EVALSCOPE_SPEC),
-            uid=CONTAINER_UID,
-            home=CONTAINER_HOME,
-            mounts=" ".join(_arg(getattr(spec.volumes, key).mount) for key in KEYS),
-        )
+    dockerfile = tool_dockerfile(
+        "Dockerfile.eval.j2",
+        spec_file,
+        evalscope_spec=_arg(EVALSCOPE_SPEC),
+        uid=CONTAINER_UID,
+        home=CONTAINER_HOME,
+        mounts=" ".join(_arg(getattr(spec.volumes, key).mount) for key in KEYS),
     )
     return {"Dockerfile.eval": dockerfile}

@@ -13,11 +13,9 @@ from typing import Any
 from ..plan import Plan
 from ..spec import Spec
 from .common import header, in_registry
-from .dockerfiles import _arg, environment
+from .dockerfiles import DEBIAN_BASE, _arg, environment, tool_dockerfile
 from .yamltext import dump
 
-# The base of both images (Debian 12 packages Prometheus 2.42, and Python 3.11 for MLflow).
-DEBIAN_BASE = "debian:bookworm-slim"
 PROMETHEUS_TAG = "bookworm"
 PROMETHEUS_PORT = 9090
 # A fixed uid for the image's user (Debian's package would take any free one). A system uid (< 1000):
@@ -62,18 +60,13 @@ def render(plan: Plan, spec_file: str) -> dict[str, str]:
         .get_template("Dockerfile.prometheus.j2")
         .render(header=header(spec_file), base_image=_arg(DEBIAN_BASE), port=PROMETHEUS_PORT, uid=PROMETHEUS_UID)
     )
-    mlflow = (
-        environment()
-        .get_template("Dockerfile.mlflow.j2")
-        .render(
-            header=header(spec_file),
-            base_image=_arg(DEBIAN_BASE),
-            apt_packages="python3 python3-venv ca-certificates",
-            mlflow_spec=_arg(MLFLOW_SPEC),
-            port=MLFLOW_PORT,
-            uid=MLFLOW_UID,
-            allowed_hosts=MLFLOW_ALLOWED_HOSTS,
-        )
+    mlflow = tool_dockerfile(
+        "Dockerfile.mlflow.j2",
+        spec_file,
+        mlflow_spec=_arg(MLFLOW_SPEC),
+        port=MLFLOW_PORT,
+        uid=MLFLOW_UID,
+        allowed_hosts=MLFLOW_ALLOWED_HOSTS,
     )
     return {
         "Dockerfile.prometheus": dockerfile,

@@ -13,7 +13,8 @@ from typing import Any
 from ...plan import Plan
 from ...plan.commands import CONTAINER_HOME
 from .. import chat_page
-from .common import meta, mounts, pod_meta, pod_security, pod_volumes, scheduling, secret_env, security_context
+from .common import meta, secret_env
+from .pods import side_pod
 
 KEYS = ("checkpoints",)
 PORT = chat_page.PORT
@@ -42,31 +43,8 @@ def deployment(plan: Plan) -> dict[str, Any]:
         "ports": [{"name": "http", "containerPort": chat_page.PORT}],
         "readinessProbe": {"httpGet": {"path": "/", "port": "http"}, "periodSeconds": 10},
         "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}},
-        "volumeMounts": [
-            *mounts(spec, KEYS, shm=False),
-            {"name": "tmp", "mountPath": "/tmp"},
-            {"name": "home", "mountPath": CONTAINER_HOME},
-        ],
-        "securityContext": {**security_context(spec), "readOnlyRootFilesystem": True},
     }
-    volumes = [v for v in pod_volumes(spec, KEYS) if v["name"] != "dshm"]
-    volumes += [{"name": "tmp", "emptyDir": {}}, {"name": "home", "emptyDir": {}}]
-    pod: dict[str, Any] = {
-        "enableServiceLinks": False,
-        "automountServiceAccountToken": False,
-        "securityContext": pod_security(spec),
-        "containers": [main],
-        "volumes": volumes,
-        **scheduling(spec, gpu_pod=False),
-    }
-    if not plan.cluster.shared_volumes:
-        serving = {"app.kubernetes.io/instance": spec.name, "app.kubernetes.io/component": "serve"}
-        term = {"labelSelector": {"matchLabels": serving}, "topologyKey": "kubernetes.io/hostname"}
-        pod["affinity"] = {
-            "podAffinity": {
-                "preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 100, "podAffinityTerm": term}]
-            }
-        }
+    writable = {"tmp": "/tmp", "home": CONTAINER_HOME}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -74,7 +52,7 @@ def deployment(plan: Plan) -> dict[str, Any]:
         "spec": {
             "replicas": 1,
             "selector": {"matchLabels": _selector(plan)},
-            "template": {"metadata": pod_meta(spec, "ui", gpu_pod=False), "spec": pod},
+            "template": side_pod(plan, "ui", main, KEYS, writable=writable, near="serve"),
         },
     }
 

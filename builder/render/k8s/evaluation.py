@@ -12,7 +12,8 @@ from typing import Any
 from ...plan import Plan
 from ...plan.commands import CONTAINER_HOME
 from .. import evaluation
-from .common import meta, mounts, pod_meta, pod_security, pod_volumes, scheduling, secret_env, security_context
+from .common import meta, secret_env
+from .pods import side_pod
 
 KEYS = evaluation.KEYS
 
@@ -30,28 +31,16 @@ def job(plan: Plan) -> dict[str, Any]:
         "name": "eval",
         "image": evaluation.image_ref(spec),
         "env": variables,
-        "volumeMounts": [
-            *mounts(spec, KEYS, read_only=("data",), shm=False),
-            {"name": "tmp", "mountPath": "/tmp"},
-            {"name": "home", "mountPath": CONTAINER_HOME},
-        ],
         "resources": {"requests": {"cpu": "2", "memory": "4Gi"}},
-        "securityContext": {**security_context(spec), "readOnlyRootFilesystem": True},
     }
-    volumes = [v for v in pod_volumes(spec, KEYS) if v["name"] != "dshm"]
-    volumes += [{"name": "tmp", "emptyDir": {}}, {"name": "home", "emptyDir": {}}]
-    pod = {
-        "restartPolicy": "Never",
-        "enableServiceLinks": False,
-        "automountServiceAccountToken": False,
-        "securityContext": pod_security(spec),
-        "containers": [main],
-        "volumes": volumes,
-        **scheduling(spec, gpu_pod=False),
-    }
+    writable = {"tmp": "/tmp", "home": CONTAINER_HOME}
+    # reports go to the checkpoint claim: beside the serving pod, which has it mounted
+    pod = side_pod(
+        plan, "eval", main, KEYS, read_only=("data",), writable=writable, near="serve", restart_policy="Never"
+    )
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": meta(spec, name(plan), "eval"),
-        "spec": {"backoffLimit": 0, "template": {"metadata": pod_meta(spec, "eval", gpu_pod=False), "spec": pod}},
+        "spec": {"backoffLimit": 0, "template": pod},
     }

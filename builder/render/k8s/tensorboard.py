@@ -13,7 +13,8 @@ from typing import Any
 
 from ...plan import Plan
 from ..compose import image_ref
-from .common import meta, mounts, pod_meta, pod_security, pod_volumes, scheduling, security_context
+from .common import meta
+from .pods import side_pod
 
 PORT = 6006
 KEYS = ("checkpoints",)
@@ -37,24 +38,7 @@ def deployment(plan: Plan) -> dict[str, Any]:
         "ports": [{"name": "http", "containerPort": PORT}],
         "readinessProbe": {"httpGet": {"path": "/", "port": "http"}, "periodSeconds": 10},
         "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}},
-        "volumeMounts": [*mounts(spec, KEYS, read_only=KEYS, shm=False), {"name": "tmp", "mountPath": "/tmp"}],
-        "securityContext": {**security_context(spec), "readOnlyRootFilesystem": True},
     }
-    volumes = [v for v in pod_volumes(spec, KEYS) if v["name"] != "dshm"] + [{"name": "tmp", "emptyDir": {}}]
-    pod: dict[str, Any] = {
-        "enableServiceLinks": False,
-        "automountServiceAccountToken": False,
-        "securityContext": pod_security(spec),
-        "containers": [main],
-        "volumes": volumes,
-        **scheduling(spec, gpu_pod=False),
-    }
-    if not plan.cluster.shared_volumes:
-        train = {"app.kubernetes.io/instance": spec.name, "app.kubernetes.io/component": "train"}
-        term = {"labelSelector": {"matchLabels": train}, "topologyKey": "kubernetes.io/hostname"}
-        preferred = [{"weight": 100, "podAffinityTerm": term}]
-        pod["affinity"] = {"podAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": preferred}}
-    pod_template = {"metadata": pod_meta(spec, "tensorboard", gpu_pod=False), "spec": pod}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -62,7 +46,7 @@ def deployment(plan: Plan) -> dict[str, Any]:
         "spec": {
             "replicas": 1,
             "selector": {"matchLabels": _selector(plan)},
-            "template": pod_template,
+            "template": side_pod(plan, "tensorboard", main, KEYS, read_only=KEYS, near="train"),
         },
     }
 
