@@ -155,3 +155,24 @@ def test_the_table_puts_base_and_fine_tuned_side_by_side():
     assert head == ["dataset/subset", "metric", "base", "v0/checkpoint-30", "change"]
     assert "+0.2500" in text
     assert len(cli_eval.comparison(ordered, all_metrics=True)) == 2
+
+
+def test_named_benchmarks_are_refused_at_once_when_the_hub_does_not_answer(runner, monkeypatch):
+    import socket
+    import time
+
+    with socket.socket() as s:  # a port nothing listens on: the hub "does not answer"
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("MODELSCOPE_DOMAIN", f"http://127.0.0.1:{port}")
+    started = time.monotonic()
+    with pytest.raises(runner.Refused) as refused:
+        runner.check_hub(["gsm8k"])
+    assert refused.value.code == 2 and "gsm8k" in str(refused.value) and f"127.0.0.1:{port}" in str(refused.value)
+    assert time.monotonic() - started < 10
+    runner.check_hub([])  # only user data: no hub needed
+    from tests.fake_openai import FakeOpenAI
+
+    with FakeOpenAI() as answering:  # any HTTP answer (its 404 too) counts as reachable
+        monkeypatch.setenv("MODELSCOPE_DOMAIN", answering.url.rsplit("/v1", 1)[0])
+        runner.check_hub(["gsm8k"])

@@ -11,7 +11,7 @@ What it scores:
                    before it the prompt. EvalScope's general_qa benchmark: BLEU and ROUGE against the
                    reference (main score ROUGE-L recall). Offline: only local files.
   eval.benchmarks  named EvalScope benchmarks (gsm8k, mmlu, ...): their data comes from the hub (ModelScope),
-                   so they need it reachable; refused up front when it is not.
+                   so they need it reachable (MODELSCOPE_DOMAIN); refused up front when it is not.
 
 Environment (compose and the k8s Job set it; the key comes from the environment or the Secret, never a file):
   MF_EVAL_API         the server's OpenAI base URL (http://serve:8000/v1)
@@ -78,6 +78,30 @@ def served_model(api: str, key: str, wait_s: float = float(os.environ.get("MF_EV
             raise Refused(3, f"the server at {api} does not answer ({problem}): start it (make serve) and retry")
         say(f"waiting for {api} ({problem})")
         time.sleep(5)
+
+
+def hub_endpoint() -> str:
+    """Where EvalScope downloads named benchmarks: ModelScope (MODELSCOPE_DOMAIN, as modelscope resolves it)."""
+    domain = os.environ.get("MODELSCOPE_DOMAIN", "www.modelscope.cn").rstrip("/")
+    return domain if domain.startswith(("http://", "https://")) else f"https://{domain}"
+
+
+def check_hub(benchmarks: list[str], timeout: float = 5.0) -> None:
+    """Named benchmarks need the hub: refuse in seconds when it does not answer, not after EvalScope's
+    retries. Any HTTP answer counts as reachable."""
+    if not benchmarks:
+        return
+    endpoint = hub_endpoint()
+    try:
+        urllib.request.urlopen(urllib.request.Request(endpoint, method="HEAD"), timeout=timeout).close()
+    except urllib.error.HTTPError:
+        return
+    except (urllib.error.URLError, OSError) as exc:
+        raise Refused(
+            2,
+            f"eval.benchmarks ({', '.join(benchmarks)}) download their data from {endpoint}, which does not answer "
+            f"here ({getattr(exc, 'reason', exc)}): evaluate eval.dataset offline, or run where the hub answers",
+        ) from exc
 
 
 def label_for(root: str, run_dir: str) -> str:
@@ -220,6 +244,7 @@ def main() -> int:
         raise Refused(2, "nothing to evaluate: set eval.dataset (your own rows) or eval.benchmarks in the spec")
     if not key:
         raise Refused(2, "VLLM_API_KEY is not set: export the server's key (compose passes it through)")
+    check_hub(benchmarks)
     served, root = served_model(api, key)
     label = os.environ.get("MF_EVAL_LABEL") or label_for(root, os.environ.get("MF_EVAL_ROOT", ""))
     out = Path(os.environ.get("MF_EVAL_OUT", "/tmp/eval")) / slug(label)
