@@ -68,18 +68,16 @@ def spec_targets(spec_file: str, overrides: list[str]) -> tuple[list[str], list[
     spec = load_spec(spec_file, overrides)
     compose_dir = Path(spec_file).resolve().parent / "compose"
     hub = "huggingface" if spec.model.hub == "huggingface" else "modelscope"
-    entries = [*spec.train.dataset, *spec.train.val_dataset, *spec.eval.dataset]
+    sections = {
+        "train.dataset": spec.train.dataset,
+        "train.val_dataset": spec.train.val_dataset,
+        "eval.dataset": spec.eval.dataset,
+    }
+    entries = [(f"{key}[{i}]", entry) for key, items in sections.items() for i, entry in enumerate(items)]
     targets: list[str] = []
     notes: list[str] = []
     missing: list[str] = []
-    for i, entry in enumerate(entries):
-        n, v = len(spec.train.dataset), len(spec.train.val_dataset)
-        if i < n:
-            label = f"train.dataset[{i}]"
-        elif i < n + v:
-            label = f"train.val_dataset[{i - n}]"
-        else:
-            label = f"eval.dataset[{i - n - v}]"
+    for label, entry in entries:
         if not entry.startswith("/"):
             targets.append(entry)
             continue

@@ -164,7 +164,8 @@ def render(plan: Plan, spec_file: str) -> dict[str, str]:
     }
     # modelforge eval: EvalScope against the server (docker/evaluate.py); reports go to the run's eval/ folder.
     # MF_EVAL_API / MF_EVAL_LABEL: `modelforge eval --api/--label` points it at another server (a base model).
-    eval_env = _environment(evaluation.env(plan, f"http://serve:{port}/v1"), ("VLLM_API_KEY", "MF_EVAL_LABEL"))
+    api = f"http://serve:{port}/v1"  # the server's OpenAI URL on the project network
+    eval_env = _environment(evaluation.env(plan, api), ("VLLM_API_KEY", "MF_EVAL_LABEL"))
     eval_env["MF_EVAL_API"] = "${MF_EVAL_API:-%s}" % eval_env["MF_EVAL_API"]
     services["eval"] = {
         "image": evaluation.image_ref(spec),
@@ -179,7 +180,7 @@ def render(plan: Plan, spec_file: str) -> dict[str, str]:
     document = {"name": spec.name, "services": services, "volumes": volumes}
     # make ui: the chat page (Gradio, its own image); it holds the API key, the browser never sees it.
     # MF_UI_BASE_API/_MODEL/_KEY from the shell point compare mode at a base-model server (ui.base_api default).
-    ui_env = _environment(chat_page.env(plan, f"http://serve:{port}/v1"), ("VLLM_API_KEY", "MF_UI_BASE_KEY"))
+    ui_env = _environment(chat_page.env(plan, api), ("VLLM_API_KEY", "MF_UI_BASE_KEY"))
     for name in ("MF_UI_BASE_API", "MF_UI_BASE_MODEL"):
         ui_env[name] = "${%s:-%s}" % (name, ui_env[name])
     services["ui"] = {

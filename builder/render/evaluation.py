@@ -19,7 +19,6 @@ from .dockerfiles import _arg, tool_dockerfile
 
 EVALSCOPE_SPEC = "evalscope==1.14.1"  # PyPI; runs the OpenAI-API evaluation (no torch)
 EVALSCOPE_TAG = "evalscope1.14.1"
-RUNNER = "/usr/local/lib/modelforge/evaluate.py"
 KEYS = ("data", "checkpoints")  # data read-only, reports to the checkpoint volume
 
 

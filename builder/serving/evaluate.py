@@ -42,7 +42,6 @@ def register(sub, common: argparse.ArgumentParser) -> dict[str, Handler]:
 
 def _eval(args: argparse.Namespace) -> int:
     from ..load import load_spec
-    from ..plan import make_plan
 
     spec = load_spec(args.file, args.overrides)
     if not args.report_only:
@@ -55,7 +54,7 @@ def _eval(args: argparse.Namespace) -> int:
         if code != 0:
             print(f"error: the evaluation failed (exit {code}); its output is above", file=sys.stderr)
             return code
-    reports = _read_reports(spec, make_plan(spec), args.file)
+    reports = _read_reports(spec, args.file)
     if not reports:
         raise PlanError(["no evaluation reports for this run yet: run `modelforge eval` with the server up"])
     rows = comparison(reports, args.all_metrics)
@@ -86,7 +85,7 @@ def _run_container(compose_file: Path, args: argparse.Namespace) -> int:
     return subprocess.run([*compose, "run", "--rm", "-T", "eval"], env=env).returncode
 
 
-def _read_reports(spec, plan, spec_file: str) -> list[dict[str, Any]]:
+def _read_reports(spec, spec_file: str) -> list[dict[str, Any]]:
     from ..runs.source import Target, local, spec_run
 
     run = spec_run(spec, spec_file)

@@ -88,29 +88,17 @@ def render(plan: Plan, spec_file: str) -> dict[str, str]:
         for path, doc in docs.items():
             doc = json.loads(json.dumps(doc))  # no shared sub-objects, so no YAML anchors and aliases
             files[f"{folder}/{path}"] = dump(doc, header, documents=isinstance(doc, list))
-    files["k8s/base/kustomization.yaml"] = dump(
-        {**KUSTOMIZATION, "namespace": spec.k8s.namespace, "resources": list(base)}, header
-    )
+        if folder != f"k8s/overlays/{layout}":  # the overlay's own kustomization (base, patches) is below
+            files[f"{folder}/kustomization.yaml"] = dump(
+                {**KUSTOMIZATION, "namespace": spec.k8s.namespace, "resources": list(docs)}, header
+            )
+    # k8s/serve's kustomization has no ../base: `kubectl delete -k k8s/serve` must never take the PVCs
+    # (checkpoints) with it; each helper folder (eval, ui, tensorboard) is deleted on its own the same way.
     kustomization: dict[str, Any] = {**KUSTOMIZATION, "resources": ["../../base", *overlay]}
     if cluster.shared_volumes:
         kustomization["patches"] = [_shared_volume_patch(plan, key) for key in VOLUME_KEYS]
     files[f"k8s/overlays/{layout}/kustomization.yaml"] = dump(kustomization, header)
     files["k8s/kustomization.yaml"] = dump({**KUSTOMIZATION, "resources": [f"overlays/{layout}"]}, header)
-    # No ../base here: `kubectl delete -k k8s/serve` must never take the PVCs (checkpoints) with it.
-    files["k8s/serve/kustomization.yaml"] = dump(
-        {**KUSTOMIZATION, "namespace": spec.k8s.namespace, "resources": list(serving)}, header
-    )
-    files["k8s/eval/kustomization.yaml"] = dump(
-        {**KUSTOMIZATION, "namespace": spec.k8s.namespace, "resources": ["eval-job.yaml"]}, header
-    )
-    if spec.k8s.ui:
-        files["k8s/ui/kustomization.yaml"] = dump(
-            {**KUSTOMIZATION, "namespace": spec.k8s.namespace, "resources": list(page)}, header
-        )
-    if spec.k8s.tensorboard:
-        files["k8s/tensorboard/kustomization.yaml"] = dump(
-            {**KUSTOMIZATION, "namespace": spec.k8s.namespace, "resources": list(board)}, header
-        )
     files["k8s/README.md"] = steps(plan, spec_file)
     return files
 

@@ -15,6 +15,7 @@ from ...plan.commands import CONTAINER_HOME
 from .. import chat_page
 from .common import meta, secret_env
 from .pods import side_pod
+from .serve import api_url
 
 KEYS = ("checkpoints",)
 PORT = chat_page.PORT
@@ -30,8 +31,7 @@ def _selector(plan: Plan) -> dict[str, str]:
 
 def deployment(plan: Plan) -> dict[str, Any]:
     spec = plan.spec
-    api = f"http://{spec.name}-serve:{spec.serve.port}/v1"
-    env = [{"name": k, "value": v} for k, v in chat_page.env(plan, api).items()]
+    env = [{"name": k, "value": v} for k, v in chat_page.env(plan, api_url(plan)).items()]
     env += [
         secret_env(spec, "VLLM_API_KEY", "api-key", optional=False),
         secret_env(spec, "MF_UI_BASE_KEY", "ui-base-api-key", optional=True),

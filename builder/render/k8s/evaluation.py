@@ -14,6 +14,7 @@ from ...plan.commands import CONTAINER_HOME
 from .. import evaluation
 from .common import meta, secret_env
 from .pods import side_pod
+from .serve import api_url
 
 KEYS = evaluation.KEYS
 
@@ -24,8 +25,7 @@ def name(plan: Plan) -> str:
 
 def job(plan: Plan) -> dict[str, Any]:
     spec = plan.spec
-    api = f"http://{spec.name}-serve:{spec.serve.port}/v1"  # the serving Service (k8s/serve/)
-    variables = [{"name": k, "value": v} for k, v in evaluation.env(plan, api).items()]
+    variables = [{"name": k, "value": v} for k, v in evaluation.env(plan, api_url(plan)).items()]
     variables.append(secret_env(spec, "VLLM_API_KEY", "api-key", optional=False))
     main = {
         "name": "eval",

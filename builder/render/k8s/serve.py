@@ -23,6 +23,11 @@ def _name(plan: Plan) -> str:
     return f"{plan.spec.name}-serve"
 
 
+def api_url(plan: Plan) -> str:
+    """The server's OpenAI base URL inside the cluster: what the chat page and the eval Job call."""
+    return f"http://{_name(plan)}:{plan.spec.serve.port}/v1"
+
+
 def selector(plan: Plan) -> dict[str, str]:
     return {"app.kubernetes.io/instance": plan.spec.name, "app.kubernetes.io/component": "serve"}
 
