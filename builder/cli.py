@@ -26,10 +26,24 @@ from .serving import commands as serving_commands
 from .serving import evaluate as eval_command
 
 
+def _served_model_args(s) -> list[str]:
+    """What the entrypoint adds to the server command at start (it knows the newest checkpoint then)."""
+    if s.base_name:  # serve.lora: adapter
+        return ["<base model>", "--lora-modules", f"{s.served_name}=<newest adapter checkpoint>"]
+    return ["<newest checkpoint or base model>"]
+
+
 def _compare_base(plan: Plan) -> str:
     """What the chat page's compare mode costs: a second server on the base model (ui.base_api)."""
     spec, layout = plan.spec, plan.serve.layout
+    if plan.serve.base_name and not spec.ui.base_api:
+        return (
+            f"the chat page compares {plan.serve.served_name} (the adapter) with {plan.serve.base_name} on the same "
+            "server (serve.lora: adapter): no second instance"
+        )
     where = f"ui.base_api = {spec.ui.base_api}" if spec.ui.base_api else "set ui.base_api to use it"
+    if spec.train.tuner == "lora" and not spec.ui.base_api:
+        where += "; or serve.lora: adapter serves base and adapter from one server"
     if spec.hardware.gpus == 0:
         return f"the chat page's compare mode needs a second server on the base model: one more CPU process ({where})"
     from .plan import parallel
@@ -273,9 +287,10 @@ def plan_dict(plan: Plan) -> dict:
         },
         "serve": {
             "command": s.argv,
-            "command_line": shlex.join([*s.argv, "--model", "<newest checkpoint or base model>"]),
+            "command_line": shlex.join([*s.argv, "--model", *_served_model_args(s)]),
             "env": s.env,
             "served_model_name": s.served_name,
+            "base_model_name": s.base_name,
             "tensor_parallel": s.layout.tp,
             "pipeline_parallel": s.layout.pp,
             "data_parallel": s.layout.dp,

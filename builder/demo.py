@@ -61,7 +61,7 @@ class Stack:
         self.volume = {key: volume_name(plan.spec, key) for key in ("model_cache", "checkpoints")}
 
     # -- volumes -------------------------------------------------------------------------------
-    def in_volume(self, command: list[str], *, write_models: bool = False) -> str:
+    def in_volume(self, command: list[str], *, write_models: bool = False, env: dict[str, str] | None = None) -> str:
         """Run a command in the training image with the shared volumes mounted; returns its output."""
         spec = self.plan.spec
         volumes = [
@@ -75,14 +75,17 @@ class Stack:
             entrypoint=command[0],
             remove=True,
             volumes=volumes,
-            envs={"HF_HUB_OFFLINE": "1"},
+            envs={"HF_HUB_OFFLINE": "1", **(env or {})},
             networks=["none"],
         )
 
     def put_model(self) -> str:
-        model = self.plan.spec.model.id
+        spec = self.plan.spec
+        config = Path(spec.model.config_path or "tiny-qwen3-moe.config.json").name  # its architecture, beside it
         return self.in_volume(
-            ["python3", "/examples/tiny_model.py", model, "/examples/data/smoke.jsonl"], write_models=True
+            ["python3", "/examples/tiny_model.py", spec.model.id, "/examples/data/smoke.jsonl"],
+            write_models=True,
+            env={"MF_TINY_CONFIG": config},
         )
 
     def read(self, path: str) -> str:

@@ -114,6 +114,8 @@ PLANNED_SERVE_FLAGS = {
     "dtype": "serve.dtype", "reasoning_parser": "serve.reasoning_parser", "port": "serve.port",
     "kv_cache_dtype": "serve.kv_cache_dtype", "quantization": "serve.quantization", "q": "serve.quantization",
     "served_model_name": "model.served_name", "host": "", "model": "model.id",
+    "enable_lora": "serve.lora", "max_lora_rank": "serve.lora", "max_loras": "serve.lora",
+    "lora_modules": "serve.lora", "lora_target_modules": "serve.lora",
 }  # fmt: skip
 
 
@@ -317,6 +319,12 @@ class ServeSpec(Strict):
     model_source: Literal["latest_checkpoint", "base"] = Field(
         "latest_checkpoint",
         description="Serve the newest complete checkpoint (base model until one exists), or always the base",
+    )
+    lora: Literal["merged", "adapter"] = Field(
+        "merged",
+        description="LoRA runs: merged = serve <output_dir>/merged (make merge; fastest to serve); adapter = one "
+        "server for both models: the base as <served name>-base and the newest adapter as the served name "
+        "(vLLM --enable-lora), no merge step, the chat page compares the two",
     )
     extra_args: dict[str, ArgValue] = Field(default_factory=dict, description="Passed to vLLM as --key value")
     env: dict[EnvName, str] = Field(default_factory=dict, description="Extra environment for the server (no secrets)")

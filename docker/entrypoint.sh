@@ -54,6 +54,18 @@ current_merge() {
   return 1
 }
 
+# The module names an adapter trained (adapter_config.json target_modules, last path part each), one line;
+# nothing when it names them by a pattern (vLLM then gives every supported layer a LoRA slot).
+lora_targets() {
+  python3 - "$1/adapter_config.json" << 'EOF'
+import json, re, sys
+targets = json.load(open(sys.argv[1])).get("target_modules")
+if isinstance(targets, list):
+    names = sorted({t.rsplit(".", 1)[-1] for t in targets})
+    print(" ".join(n for n in names if re.fullmatch(r"[A-Za-z0-9_]+", n)))
+EOF
+}
+
 # The data check (builder/data/check.py, stdlib only) on the mounted data, before the GPUs spin up:
 # the --dataset values of the training command, local files and hub names. MF_SKIP_DATA_CHECK=1 skips it.
 check_data() {
@@ -172,9 +184,13 @@ case "$mode" in
       exit 2
     fi
     model=${MF_BASE_MODEL:?MF_BASE_MODEL is not set}
+    lora=${MF_LORA_NAME:-}  # serve.lora: adapter: the base is rendered as <name>-base, the adapter is <name>
+    adapter=
     if [ "${MF_MODEL_SOURCE:-latest_checkpoint}" = latest_checkpoint ]; then
       checkpoint=$(latest_checkpoint "$output_dir") || checkpoint=
-      if merged=$(current_merge "$output_dir" "$checkpoint"); then
+      if [ -n "$lora" ] && [ -n "$checkpoint" ] && [ -f "$checkpoint/adapter_config.json" ]; then
+        adapter=$checkpoint
+      elif merged=$(current_merge "$output_dir" "$checkpoint"); then
         model=$merged
       elif [ -n "$checkpoint" ] && [ -f "$checkpoint/config.json" ]; then
         model=$checkpoint
@@ -185,7 +201,19 @@ case "$mode" in
         log "no complete checkpoint with weights in $output_dir yet: serving the base model"
       fi
     fi
-    log "serving $model"
+    if [ -n "$adapter" ]; then
+      log "serving the base model $model as $lora-base and the LoRA adapter $adapter as $lora"
+      set -- "$@" --lora-modules "$lora=$adapter"
+      # only the layers the adapter trained get LoRA slots (vllm --lora-target-modules)
+      targets=$(lora_targets "$adapter")
+      [ -z "$targets" ] || set -- "$@" --lora-target-modules $targets
+    else
+      log "serving $model"
+      if [ -n "$lora" ]; then
+        log "no LoRA adapter to serve yet: $lora names the base model too, until a checkpoint exists"
+        set -- "$@" --served-model-name "$lora" "$lora-base"
+      fi
+    fi
     if [ "$1" = vllm ] && [ "${2:-}" = serve ]; then
       shift 2
       exec vllm serve "$model" "$@"

@@ -58,8 +58,11 @@ def say(text: str) -> None:
     print(f"[eval] {text}", flush=True)
 
 
-def served_model(api: str, key: str, wait_s: float = float(os.environ.get("MF_EVAL_WAIT_S", "600"))) -> tuple[str, str]:
-    """(served name, the path or id vLLM loaded) from /v1/models, waiting while the server starts."""
+def served_model(
+    api: str, key: str, want: str = "", wait_s: float = float(os.environ.get("MF_EVAL_WAIT_S", "600"))
+) -> tuple[str, str]:
+    """(served name, the path or id vLLM loaded) from /v1/models, waiting while the server starts. `want`: the
+    model to score (a server with a LoRA adapter lists the base and the adapter); empty: the first listed."""
     deadline = time.monotonic() + wait_s
     request = urllib.request.Request(f"{api}/models", headers={"Authorization": f"Bearer {key}"})
     while True:
@@ -68,7 +71,11 @@ def served_model(api: str, key: str, wait_s: float = float(os.environ.get("MF_EV
                 data = json.loads(response.read())["data"]
             if not data:
                 raise Refused(3, f"{api}/models lists no model")
-            return data[0]["id"], data[0].get("root") or data[0]["id"]
+            found = [m for m in data if m["id"] == want] if want else data[:1]
+            if not found:
+                names = ", ".join(m["id"] for m in data)
+                raise Refused(3, f"{api} serves no model named {want} (it serves {names}): pass --model NAME")
+            return found[0]["id"], found[0].get("root") or found[0]["id"]
         except urllib.error.HTTPError as exc:
             if exc.code == 401:
                 raise Refused(3, f"{api} refused the API key (401): VLLM_API_KEY must be the server's key") from exc
@@ -246,7 +253,7 @@ def main() -> int:
     if not key:
         raise Refused(2, "VLLM_API_KEY is not set: export the server's key (compose passes it through)")
     check_hub(benchmarks)
-    served, root = served_model(api, key)
+    served, root = served_model(api, key, os.environ.get("MF_EVAL_MODEL", ""))
     label = os.environ.get("MF_EVAL_LABEL") or label_for(root, os.environ.get("MF_EVAL_ROOT", ""))
     out = Path(os.environ.get("MF_EVAL_OUT", "/tmp/eval")) / slug(label)
     say(f"model {served} ({root}) as '{label}' -> {out}")

@@ -42,9 +42,11 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == "/health":
             self._json(200, {})
         elif self.path == "/v1/models" and self._authorized():
-            self._json(
-                200, {"object": "list", "data": [{"id": self.server.model, "object": "model", "owned_by": "me"}]}
-            )
+            data = [{"id": self.server.model, "object": "model", "owned_by": "me", "root": "/models/base"}]
+            if self.server.adapter:  # as vLLM lists a --lora-modules entry: after the base, with its parent
+                name, path = self.server.adapter
+                data.append({"id": name, "object": "model", "owned_by": "me", "root": path, "parent": data[0]["id"]})
+            self._json(200, {"object": "list", "data": data})
         elif self.path != "/v1/models":
             self._json(404, {"error": {"message": "not found"}})
 
@@ -149,6 +151,7 @@ class Server(ThreadingHTTPServer):
         key: str = KEY,
         model: str = MODEL,
         log_path: str | None = None,
+        adapter: tuple[str, str] | None = None,  # (name, path): a LoRA adapter served beside `model`
     ):
         super().__init__(("127.0.0.1", port), Handler)
         self.delay, self.token_delay, self.reasoning, self.reasoning_field = (
@@ -157,7 +160,7 @@ class Server(ThreadingHTTPServer):
             reasoning,
             reasoning_field,
         )
-        self.key, self.model, self.log_path = key, model, log_path
+        self.key, self.model, self.log_path, self.adapter = key, model, log_path, adapter
         self.requests: list[dict] = []
         self.inflight = self.max_inflight = 0
         self.lock = threading.Lock()

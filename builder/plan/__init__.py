@@ -13,12 +13,13 @@ from typing import Any
 from ..errors import PlanError, Problem, SpecError
 from ..facts import gpus as gpu_table
 from ..facts import hub_config, kernels
+from ..facts import lora as lora_facts
 from ..facts import models as model_table
 from ..facts.models import ModelFacts
 from ..spec import Spec
 from . import memory, parallel
 from .cluster import ClusterPlan, multi_node_layout, plan_cluster
-from .commands import serve_argv, serve_env, served_name, train_argv, train_env
+from .commands import lora_base_name, serve_argv, serve_env, served_name, train_argv, train_env, uses_cpu_vllm
 
 DS_ORDER = ["none", "zero2", "zero3", "zero2_offload", "zero3_offload"]  # fastest first
 HEADROOM = 0.9  # plan tensors to at most 90% of a GPU's memory ...
@@ -54,7 +55,8 @@ class ServePlan:
     argv: list[str]  # without the model: the entrypoint adds the newest checkpoint or the base model
     env: dict[str, str]
     layout: parallel.Layout
-    served_name: str
+    served_name: str  # what clients ask for: the fine-tuned model (with serve.lora: adapter, the adapter)
+    base_name: str | None = None  # serve.lora: adapter: the base model's name on the same server
 
 
 @dataclass(frozen=True)
@@ -87,8 +89,10 @@ def make_plan(spec: Spec) -> Plan:
     _check_eval(spec, errors)
     train = _plan_train(spec, facts, gpu_gib, attention, warnings, errors)
     layout = _plan_layout(spec, facts, gpu_gib, errors)
+    _check_lora_serving(spec, facts, errors)
     served = served_name(spec)
-    serve = ServePlan(serve_argv(spec, layout, served, facts), serve_env(spec), layout, served)
+    base = lora_base_name(spec)
+    serve = ServePlan(serve_argv(spec, layout, served, facts), serve_env(spec), layout, served, base)
     nodes = plan_cluster(spec, layout, warnings, errors)
     return Plan(spec, facts, gpu_gib, train, serve, nodes, warnings, errors)
 
@@ -129,6 +133,38 @@ def _check_eval(spec: Spec, errors: list[str]) -> None:
                 "train.eval_steps",
                 "train.eval_steps has nothing to evaluate: set train.val_dataset, or train.split_dataset_ratio "
                 "(e.g. 0.02) to hold out part of train.dataset",
+            )
+        )
+
+
+def _check_lora_serving(spec: Spec, m: ModelFacts | None, errors: list[str]) -> None:
+    """serve.lora: adapter: vLLM serves the adapter beside the base (builder/facts/lora.py)."""
+    if spec.serve.lora != "adapter":
+        return
+    if spec.train.tuner != "lora":
+        errors.append(
+            spec.at(
+                "serve.lora",
+                f"serve.lora: adapter serves a LoRA adapter, and train.tuner is {spec.train.tuner} (its checkpoints "
+                "are whole models, served as they are): remove serve.lora, or set train.tuner: lora",
+            )
+        )
+        return
+    rank = spec.train.lora_rank
+    if lora_facts.max_lora_rank(rank) is None:
+        errors.append(
+            spec.at(
+                "train.lora_rank",
+                f"train.lora_rank {rank} is above what vLLM serves as an adapter (--max-lora-rank at most "
+                f"{lora_facts.MAX_LORA_RANKS[-1]}): lower it, or serve the merged model (serve.lora: merged)",
+            )
+        )
+    if uses_cpu_vllm(spec) and m is not None and not lora_facts.cpu_vllm_serves_lora(m.is_moe):
+        errors.append(
+            spec.at(
+                "serve.lora",
+                f"serve.lora: adapter with {spec.stack.vllm}: its MoE LoRA path needs Triton, which the CPU build "
+                "lacks (the first request fails); serve the merged model (serve.lora: merged) on the CPU stack",
             )
         )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..facts import kernels, trackers
+from ..facts import lora as lora_facts
 from ..facts.models import ModelFacts, swift_names
 from ..spec import Spec
 from .parallel import Layout
@@ -33,6 +34,16 @@ def tracker_env(spec: Spec) -> tuple[str, ...]:
 def served_name(spec: Spec) -> str:
     """The name clients put in "model": model.served_name, else the last part of the model id."""
     return spec.model.served_name or spec.model.id.rstrip("/").rsplit("/", 1)[-1]
+
+
+def serves_adapter(spec: Spec) -> bool:
+    """serve.lora: adapter on a LoRA run: vLLM serves the base and the newest adapter (builder/facts/lora.py)."""
+    return spec.train.tuner == "lora" and spec.serve.lora == "adapter"
+
+
+def lora_base_name(spec: Spec) -> str | None:
+    """The base model's name beside the adapter on one server; None when the server serves one model."""
+    return served_name(spec) + lora_facts.BASE_SUFFIX if serves_adapter(spec) else None
 
 
 def volume_name(spec: Spec, key: str) -> str:
@@ -176,7 +187,8 @@ def serve_argv(spec: Spec, layout: Layout, served_name: str, m: ModelFacts | Non
     if parser == "auto":
         parser = swift_names(spec.model.id, m.arch if m else None).reasoning_parser
     flags: dict[str, Any] = {
-        "served_model_name": served_name,
+        # with an adapter the base takes "<name>-base"; the entrypoint names the adapter <name> (MF_LORA_NAME)
+        "served_model_name": lora_base_name(spec) or served_name,
         "host": "0.0.0.0",
         "port": s.port,
         "max_model_len": s.max_model_len,
@@ -186,6 +198,9 @@ def serve_argv(spec: Spec, layout: Layout, served_name: str, m: ModelFacts | Non
         "kv_cache_dtype": None if s.kv_cache_dtype == "auto" else s.kv_cache_dtype,
         "quantization": s.quantization,
     }
+    if serves_adapter(spec):
+        rank = lora_facts.max_lora_rank(spec.train.lora_rank) or spec.train.lora_rank  # too high: a plan error
+        flags.update(enable_lora=True, max_loras=1, max_lora_rank=rank)
     if not uses_cpu_vllm(spec):
         flags.update(
             tensor_parallel_size=layout.tp,
@@ -210,6 +225,8 @@ def serve_env(spec: Spec) -> dict[str, str]:
         MF_MODEL_SOURCE=spec.serve.model_source,
         PYTHONUNBUFFERED="1",
     )
+    if serves_adapter(spec):  # the entrypoint adds --lora-modules <name>=<newest adapter checkpoint>
+        env["MF_LORA_NAME"] = served_name(spec)
     env.update(spec.serve.env)
     return dict(sorted(env.items()))
 

@@ -1,9 +1,11 @@
 """The chat page (`make ui`, k8s.ui): Dockerfile.ui and the page's environment, shared by the compose
 service `ui` and k8s/ui/ (builder/render/k8s/chat_page.py). The page is builder/templates/context/chatui.py.
 
-Compare mode needs a second server on the base model (ui.base_api): for a full fine-tune that is a second
-vLLM instance with the same GPUs as serving (the plan says how many), so on one workstation it runs after
-the fine-tuned one or on other GPUs; any OpenAI-compatible URL works (a hosted base model too).
+Compare mode needs the base model served too. A LoRA run with serve.lora: adapter has it on the same server
+(vLLM --enable-lora: the base as <name>-base), and compare mode is on by default. Otherwise it is a second
+server (ui.base_api): for a full fine-tune a second vLLM instance with the same GPUs as serving (the plan
+says how many), so on one workstation it runs after the fine-tuned one or on other GPUs; any
+OpenAI-compatible URL works (a hosted base model too).
 """
 
 from __future__ import annotations
@@ -34,8 +36,9 @@ def env(plan: Plan, api: str) -> dict[str, str]:
         "MF_API_BASE": api,
         "MF_MODEL": plan.serve.served_name,
         "MF_UI_PORT": str(PORT),
-        "MF_UI_BASE_API": spec.ui.base_api or "",
-        "MF_UI_BASE_MODEL": spec.ui.base_model or plan.serve.served_name,
+        # serve.lora: adapter: the base is on the same server under its own name, so compare mode is on
+        "MF_UI_BASE_API": spec.ui.base_api or (api if plan.serve.base_name else ""),
+        "MF_UI_BASE_MODEL": spec.ui.base_model or plan.serve.base_name or plan.serve.served_name,
         "MF_UI_MAX_TOKENS": str(spec.ui.max_tokens),
         "MF_UI_PREFERENCES": preferences_path(plan),
         "HOME": CONTAINER_HOME,

@@ -163,10 +163,11 @@ def render(plan: Plan, spec_file: str) -> dict[str, str]:
         },
     }
     # modelforge eval: EvalScope against the server (docker/evaluate.py); reports go to the run's eval/ folder.
-    # MF_EVAL_API / MF_EVAL_LABEL: `modelforge eval --api/--label` points it at another server (a base model).
+    # MF_EVAL_API / _MODEL / _LABEL: `modelforge eval --api/--model/--label` point it at another server or model.
     api = f"http://serve:{port}/v1"  # the server's OpenAI URL on the project network
     eval_env = _environment(evaluation.env(plan, api), ("VLLM_API_KEY", "MF_EVAL_LABEL"))
     eval_env["MF_EVAL_API"] = "${MF_EVAL_API:-%s}" % eval_env["MF_EVAL_API"]
+    eval_env["MF_EVAL_MODEL"] = "${MF_EVAL_MODEL-%s}" % eval_env["MF_EVAL_MODEL"]  # set empty: the first listed
     services["eval"] = {
         "image": evaluation.image_ref(spec),
         "build": _build(spec, "eval", DEBIAN_BASE),

@@ -35,6 +35,7 @@ def env(plan: Plan, api: str) -> dict[str, str]:
     e = plan.spec.eval
     out = {
         "MF_EVAL_API": api,
+        "MF_EVAL_MODEL": plan.serve.served_name,  # the fine-tuned model (a LoRA server lists the base first)
         "MF_EVAL_DATASETS": json.dumps(e.dataset),
         "MF_EVAL_BENCHMARKS": json.dumps(e.benchmarks),
         "MF_EVAL_MAX_TOKENS": str(e.max_tokens),

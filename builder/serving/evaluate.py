@@ -18,6 +18,7 @@ from typing import Any
 
 from ..commands import Handler
 from ..errors import PlanError, SpecError, usage
+from ..plan.commands import lora_base_name, served_name
 
 
 def register(sub, common: argparse.ArgumentParser) -> dict[str, Handler]:
@@ -30,6 +31,10 @@ def register(sub, common: argparse.ArgumentParser) -> dict[str, Handler]:
     )
     p.add_argument(
         "--api", help="another server's OpenAI URL as the eval container sees it (default: the compose serve)"
+    )
+    p.add_argument(
+        "--model",
+        help="the served model name to score (default: the spec's served name; with --api, the first it lists)",
     )
     p.add_argument("--label", help="the report's name (default: base, or the served checkpoint's path in the run)")
     p.add_argument("--report-only", action="store_true", help="print the reports already made; evaluate nothing")
@@ -50,10 +55,17 @@ def _eval(args: argparse.Namespace) -> int:
         if not os.environ.get("VLLM_API_KEY"):
             raise SpecError([usage("VLLM_API_KEY is not set: export the key the server was started with")])
         out = Path(args.out) if args.out else Path(args.file).resolve().parent
-        code = _run_container(out / "compose" / "docker-compose.yml", args)
-        if code != 0:
-            print(f"error: the evaluation failed (exit {code}); its output is above", file=sys.stderr)
-            return code
+        models: list[str | None] = [args.model]
+        base = lora_base_name(spec)
+        if base and not (args.api or args.model or args.label):
+            # serve.lora: adapter: one server has both, so both are scored (the base as "base")
+            models = [served_name(spec), base]
+            print(f"eval: the server holds the adapter ({models[0]}) and the base ({base}): scoring both", flush=True)
+        for model in models:
+            code = _run_container(out / "compose" / "docker-compose.yml", args, model)
+            if code != 0:
+                print(f"error: the evaluation failed (exit {code}); its output is above", file=sys.stderr)
+                return code
     reports = _read_reports(spec, args.file)
     if not reports:
         raise PlanError(["no evaluation reports for this run yet: run `modelforge eval` with the server up"])
@@ -67,7 +79,7 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_container(compose_file: Path, args: argparse.Namespace) -> int:
+def _run_container(compose_file: Path, args: argparse.Namespace, model: str | None) -> int:
     if not compose_file.is_file():
         raise PlanError([f"{compose_file} is missing: run `modelforge render` first"])
     compose = ["docker", "compose", "-f", str(compose_file), "--profile", "eval"]
@@ -75,6 +87,9 @@ def _run_container(compose_file: Path, args: argparse.Namespace) -> int:
     env.setdefault("DOCKER_BUILDKIT", "0")  # the classic builder where buildx is missing (as `modelforge build`)
     if args.api:
         env["MF_EVAL_API"] = args.api
+        env["MF_EVAL_MODEL"] = ""  # another server: the model it lists first, unless --model names one
+    if model:
+        env["MF_EVAL_MODEL"] = model
     if args.label:
         env["MF_EVAL_LABEL"] = args.label
     print("eval: building the eval image if needed (docker compose build eval)", flush=True)

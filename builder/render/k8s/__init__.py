@@ -26,6 +26,7 @@ import json
 from typing import Any
 
 from ...plan import Plan
+from ...plan.commands import serves_adapter
 from ..common import header as render_header
 from ..common import registry_host
 from ..yamltext import dump
@@ -123,7 +124,7 @@ def steps(plan: Plan, spec_file: str) -> str:
     merge = (
         f"\n# LoRA: merge the adapter before serving\nkubectl apply -f k8s/jobs/merge-job.yaml\n"
         f"kubectl -n {ns} wait --for=condition=complete job/{name}-merge --timeout=-1s\n"
-        if spec.train.tuner == "lora"
+        if spec.train.tuner == "lora" and not serves_adapter(spec)
         else ""
     )
     ready = (
