@@ -26,6 +26,32 @@ from .serving import commands as serving_commands
 from .serving import evaluate as eval_command
 
 
+def _megatron_dict(choice) -> dict | None:
+    """The Megatron layout and its estimate (builder/plan/megatron.py), for `plan --json` and the text."""
+    if choice is None:
+        return None
+
+    def one(e) -> dict:
+        lay = e.layout
+        return {
+            "layout": lay.describe(),
+            "tp": lay.tp, "pp": lay.pp, "ep": lay.ep, "etp": lay.etp, "cp": lay.cp, "dp": lay.dp,
+            "stages": list(lay.stages), "recompute": lay.recompute, "optimizer_offload": lay.offload,
+            "gpus": lay.world,
+            "gpu_gib": round(e.gpu_gib, 1), "weights_grads_gib": round(e.weights_grads_gib, 1),
+            "optimizer_gib": round(e.optimizer_gib, 1), "activations_gib": round(e.activations_gib, 1),
+            "host_gib": round(e.host_gib, 1), "expected_step_s": round(e.step_s, 2),
+        }  # fmt: skip
+
+    return {
+        **one(choice.best),
+        "gpus_per_node": choice.gpus_per_node,
+        "global_batch": choice.global_batch,
+        "reason": choice.reason,
+        "runners_up": [one(e) for e in choice.runners_up],
+    }
+
+
 def _served_model_args(s) -> list[str]:
     """What the entrypoint adds to the server command at start (it knows the newest checkpoint then)."""
     if s.base_name:  # serve.lora: adapter
@@ -266,6 +292,9 @@ def plan_dict(plan: Plan) -> dict:
             "command": t.argv,
             "command_line": shlex.join(t.argv),
             "env": t.env,
+            "backend": t.backend,
+            "backend_reason": t.backend_reason,
+            "megatron": _megatron_dict(t.megatron),
             "deepspeed": t.deepspeed,
             "deepspeed_reason": t.deepspeed_reason,
             "attn_impl": t.attention.impl,
@@ -345,13 +374,38 @@ def _plan(plan: Plan, as_json: bool) -> int:
         if hw["gpus"]
         else "hardware  CPU only (hardware.gpus 0)"
     )
+    mg = t["megatron"]
+    backend = [f"  backend     {t['backend']} ({t['backend_reason']})"]
+    if mg:
+        backend += [
+            f"  layout      {mg['layout']} on {mg['gpus']} GPUs ({mg['reason']})",
+            f"  per GPU     {mg['gpu_gib']:.1f} GiB = {mg['weights_grads_gib']:.1f} weights and grads + "
+            f"{mg['optimizer_gib']:.1f} optimizer + {mg['activations_gib']:.1f} activations + CUDA context "
+            f"(largest stage; formula in builder/plan/megatron.py, not yet checked on GPUs)"
+            + (f"; host RAM {mg['host_gib']:.0f} GiB" if mg["host_gib"] else ""),
+            f"  expected    ~{mg['expected_step_s']:.1f} s per step of {mg['global_batch']} rows (assumed MFU, "
+            "communication and offload rates, not measurements)",
+        ]
+        backend += [f"  also fits   {r['layout']} ({r['gpu_gib']:.0f} GiB, ~{r['expected_step_s']:.1f} s)"
+                    for r in mg["runners_up"]]  # fmt: skip
+    else:
+        backend.append(f"  deepspeed   {t['deepspeed']} ({t['deepspeed_reason']})")
     lines += [
         "",
         "TRAIN",
-        f"  deepspeed   {t['deepspeed']} ({t['deepspeed_reason']})",
-        f"  attention   {t['attn_impl']}{' + packing' if t['packing'] else ''} ({t['attention_reason']})",
-        f"  batch       {t['micro_batch']} per {'GPU' if hw['gpus'] else 'process'} x {t['grad_accum']} accumulated x "
-        + (f"{hw['gpus']} GPU(s)" if hw["gpus"] else "1 CPU process")
+        *backend,
+        (
+            f"  attention   Megatron's attention_backend flash{' + packing' if t['packing'] else ''}"
+            if mg
+            else f"  attention   {t['attn_impl']}{' + packing' if t['packing'] else ''} ({t['attention_reason']})"
+        ),
+        (
+            f"  batch       {mg['global_batch']} rows per step (micro-batch 1 x {t['grad_accum']} per data-parallel "
+            f"rank x dp {mg['dp']})"
+            if mg
+            else f"  batch       {t['micro_batch']} per {'GPU' if hw['gpus'] else 'process'} x {t['grad_accum']} "
+            "accumulated x " + (f"{hw['gpus']} GPU(s)" if hw["gpus"] else "1 CPU process")
+        )
         + f"{f' x {plan.spec.k8s.nodes} nodes' if plan.spec.k8s.nodes > 1 else ''}: "
         + (
             f"each optimizer step holds ~{t['tokens_per_step']:,} tokens (packed rows of "

@@ -203,8 +203,36 @@ class HardwareSpec(Strict):
 Tracker = Literal["tensorboard", "wandb", "mlflow", "swanlab"]  # builder/facts/trackers.py: what each needs
 
 
+class MegatronSpec(Strict):
+    """train.backend: megatron: the layout; each auto is the planner's (builder/plan/megatron.py, `modelforge plan`)."""
+
+    gpus: Literal["auto"] | Annotated[int, Field(ge=1, le=1024)] = Field(
+        "auto", description="GPUs per node to train on: auto may use fewer than hardware.gpus when that is faster"
+    )
+    tensor_parallel: Literal["auto"] | Annotated[int, Field(ge=1, le=64)] = "auto"
+    pipeline_parallel: Literal["auto"] | Annotated[int, Field(ge=1, le=512)] = "auto"
+    expert_parallel: Literal["auto"] | Annotated[int, Field(ge=1, le=1024)] = "auto"
+    expert_tensor_parallel: Literal["auto"] | Annotated[int, Field(ge=1, le=64)] = "auto"
+    context_parallel: Literal["auto"] | Annotated[int, Field(ge=1, le=64)] = "auto"
+    first_stage_layers: int | None = Field(
+        None, ge=1, description="Uneven pipeline: layers on the first stage (the rest split evenly, last set apart)"
+    )
+    last_stage_layers: int | None = Field(None, ge=1, description="Uneven pipeline: layers on the last stage")
+    recompute: Literal["auto"] | bool = Field("auto", description="Full activation recompute, one layer at a time")
+    optimizer_offload: Literal["auto"] | bool = Field(
+        "auto", description="Optimizer states in host RAM (--optimizer_cpu_offload, precision-aware optimizer)"
+    )
+
+
 class TrainSpec(Strict):
     tuner: Literal["full", "lora"] = "full"
+    backend: Literal["auto", "deepspeed", "megatron"] = Field(
+        "auto",
+        description="deepspeed: swift sft with DeepSpeed ZeRO; megatron: megatron sft (Megatron-SWIFT, needs "
+        "stack.megatron in the image). auto: Megatron for MoE models when the image has it and a layout fits, "
+        "else DeepSpeed; `modelforge plan` says why",
+    )
+    megatron: MegatronSpec = MegatronSpec()
     deepspeed: Literal["auto", "none", "zero2", "zero3", "zero2_offload", "zero3_offload"] = "auto"
     dataset: list[str] = Field(
         default_factory=lambda: ["liucong/Chinese-DeepSeek-R1-Distill-data-110k#1000"], min_length=1
@@ -358,6 +386,12 @@ class StackSpec(Strict):
         default_factory=lambda: ["flash-attn-4[cu13]==4.0.0b36", "nvidia-cutlass-dsl==4.8.1", "quack-kernels==0.6.5"]
     )
     train_extras: list[PackageSpec] = Field(default_factory=lambda: ["tensorboard"])
+    # Megatron-SWIFT (train.backend: megatron) in the training image: its own layer. TransformerEngine's PyTorch
+    # part has no wheel and compiles against the torch above (nvcc from the -devel base). Empty: no Megatron.
+    megatron: list[PackageSpec] = Field(
+        default_factory=list,
+        description="e.g. [megatron-core==0.19.2, mcore-bridge==1.6.5, transformer-engine[pytorch]==2.20.2]",
+    )
     # modelscope: vLLM downloads the base model through it (VLLM_USE_MODELSCOPE) before a checkpoint exists.
     serve_extras: list[PackageSpec] = Field(default_factory=lambda: ["openai", "modelscope"])
     exclude_packages: list[Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]] = Field(

@@ -36,6 +36,19 @@ def test_training_stack_resolves(plan):
     assert result["versions"]["transformers"] == "5.17.0"
 
 
+def test_training_stack_with_megatron_resolves(plan):
+    """Issue 20: the Megatron layer's pins (stack.megatron) beside the training stack: TransformerEngine's torch
+    part is an sdist (compiled in the image), and its core must be the CUDA 13 wheel, as torch is."""
+    megatron = ["megatron-core==0.19.2", "mcore-bridge==1.6.5", "transformer-engine[pytorch]==2.20.2"]
+    spec = plan.spec.model_copy(update={"stack": plan.spec.stack.model_copy(update={"megatron": megatron})})
+    result = resolve(make_plan(spec), "train")
+    assert result["ok"], result
+    v = result["versions"]
+    assert (v["megatron-core"], v["mcore-bridge"]) == ("0.19.2", "1.6.5")
+    assert v["transformer-engine"] == v["transformer-engine-torch"] == v["transformer-engine-cu13"] == "2.20.2"
+    assert v["torch"].startswith("2.11.0") and v["ms-swift"] == "4.6.0"
+
+
 def test_an_impossible_pin_fails(plan):
     broken = make_plan(
         plan.spec.model_copy(update={"stack": plan.spec.stack.model_copy(update={"vllm": "vllm==0.0.0"})})

@@ -42,6 +42,11 @@ NOTABLE = (
     "nvidia-cudnn-cu13",
     "triton",
     "modelscope",
+    "megatron-core",
+    "mcore-bridge",
+    "transformer-engine",
+    "transformer-engine-cu13",
+    "transformer-engine-torch",
 )
 
 
@@ -62,6 +67,7 @@ def requirements(plan: Plan, which: str) -> list[str]:
             *([stack.transformers] if stack.transformers else []),
             *stack.train_extras,
             *stack.flash_attn,
+            *stack.megatron,
         ]
     return [stack.torch, stack.vllm, *stack.serve_extras]
 

@@ -17,9 +17,19 @@ from ..facts import lora as lora_facts
 from ..facts import models as model_table
 from ..facts.models import ModelFacts
 from ..spec import Spec
-from . import memory, parallel
+from . import backend as backends
+from . import megatron, memory, parallel
 from .cluster import ClusterPlan, multi_node_layout, plan_cluster
-from .commands import lora_base_name, serve_argv, serve_env, served_name, train_argv, train_env, uses_cpu_vllm
+from .commands import (
+    lora_base_name,
+    megatron_argv,
+    serve_argv,
+    serve_env,
+    served_name,
+    train_argv,
+    train_env,
+    uses_cpu_vllm,
+)
 
 DS_ORDER = ["none", "zero2", "zero3", "zero2_offload", "zero3_offload"]  # fastest first
 HEADROOM = 0.9  # plan tensors to at most 90% of a GPU's memory ...
@@ -41,6 +51,9 @@ class TrainPlan:
     attention: Attention
     tokens_per_step: int  # at most (without packing) / about (with packing) per optimizer step, all GPUs
     defaults_applied: list[str] = field(default_factory=list)  # tuner defaults the spec did not set
+    backend: str = "deepspeed"  # or "megatron" (builder/plan/backend.py)
+    backend_reason: str = ""
+    megatron: megatron.Choice | None = None  # the layout, when backend is megatron
 
 
 @dataclass(frozen=True)
@@ -93,7 +106,7 @@ def make_plan(spec: Spec) -> Plan:
     served = served_name(spec)
     base = lora_base_name(spec)
     serve = ServePlan(serve_argv(spec, layout, served, facts), serve_env(spec), layout, served, base)
-    nodes = plan_cluster(spec, layout, warnings, errors)
+    nodes = plan_cluster(spec, layout, warnings, errors, train.megatron.gpus_per_node if train.megatron else None)
     return Plan(spec, facts, gpu_gib, train, serve, nodes, warnings, errors)
 
 
@@ -289,6 +302,10 @@ def _plan_train(
     lora_rank = t.lora_rank if t.tuner == "lora" else None
     micro_batch, grad_accum = _micro_batch(spec, m, gpu_gib, attention.packing)
     grad_accum = _grad_accum_for_tokens(spec, micro_batch, grad_accum, attention.packing)
+    rows = micro_batch * grad_accum * max(gpus, 1) * spec.k8s.nodes
+    backend = backends.choose(spec, m, rows, warnings, errors)
+    if backend.megatron is not None and m is not None:
+        return _plan_megatron(spec, m, backend, output_dir, attention, warnings, errors)
     estimates = _estimates(spec, m, micro_batch, attention.packing)
     host = spec.hardware.host_memory_gib
 
@@ -388,6 +405,8 @@ def _plan_train(
             "(the plan does not model them)"
         )
     return TrainPlan(
+        backend="deepspeed",
+        backend_reason=backend.reason,
         argv=train_argv(spec, stage, output_dir, m, micro_batch, grad_accum, attention, learning_rate, target_modules),
         env=train_env(spec, int(ckpt * memory.GIB) if ckpt else None),
         output_dir=output_dir,
@@ -401,6 +420,52 @@ def _plan_train(
         attention=attention,
         tokens_per_step=tokens_per_step,
         defaults_applied=defaults_applied,
+    )
+
+
+def _plan_megatron(
+    spec: Spec, m: ModelFacts, backend: backends.Backend, output_dir: str, attention: Attention,
+    warnings: list[str], errors: list[str],
+) -> TrainPlan:  # fmt: skip
+    """train.backend megatron (or auto's pick): `megatron sft` on the chosen layout."""
+    t, choice = spec.train, backend.megatron
+    assert choice is not None
+    # HF safetensors (2 B/param, what serving reads) beside the mcore checkpoint (weights, fp32 master, Adam)
+    ckpt = memory.checkpoint_gib(m, lora_rank=None) + m.total_params * 2 / memory.GIB
+    _check_volumes(spec, m, ckpt, errors)
+    learning_rate, _, defaults_applied = _tuner_defaults(spec, warnings)
+    env = train_env(spec, int(ckpt * memory.GIB))
+    if choice.gpus_per_node > 1:
+        env["NPROC_PER_NODE"] = str(choice.gpus_per_node)
+    else:
+        env.pop("NPROC_PER_NODE", None)
+    if choice.gpus_per_node < spec.hardware.gpus:
+        warnings.append(
+            f"Megatron trains on {choice.gpus_per_node} of the {spec.hardware.gpus} GPUs per node (expected faster: "
+            f"{choice.best.layout.describe()}); train.megatron.gpus sets it"
+        )
+    if choice.best.host_gib and spec.hardware.host_memory_gib is None:
+        warnings.append(
+            f"optimizer offload needs ~{choice.best.host_gib:.0f} GiB of host RAM per node; set "
+            "hardware.host_memory_gib to check it"
+        )
+    return TrainPlan(
+        argv=megatron_argv(spec, choice, output_dir, m, learning_rate, attention.packing),
+        env=dict(sorted(env.items())),
+        output_dir=output_dir,
+        deepspeed="none",
+        deepspeed_reason="Megatron-SWIFT trains (its distributed optimizer shards the optimizer states)",
+        memory=None,
+        checkpoint_gib=ckpt,
+        fits=not errors,
+        micro_batch=1,
+        grad_accum=max(choice.global_batch // choice.best.layout.dp, 1),
+        attention=attention,
+        tokens_per_step=choice.global_batch * t.max_length,
+        defaults_applied=defaults_applied,
+        backend="megatron",
+        backend_reason=backend.reason,
+        megatron=choice,
     )
 
 

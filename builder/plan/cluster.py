@@ -95,10 +95,13 @@ def operator(spec: Spec) -> tuple[str, str]:
     )
 
 
-def plan_cluster(spec: Spec, layout: parallel.Layout, warnings: list[str], errors: list[str]) -> ClusterPlan:
+def plan_cluster(
+    spec: Spec, layout: parallel.Layout, warnings: list[str], errors: list[str], train_gpus: int | None = None
+) -> ClusterPlan:
+    """`train_gpus`: the processes per node training runs when not every GPU (a Megatron layout on fewer)."""
     k = spec.k8s
     engine, reason = operator(spec)
-    nproc = max(spec.hardware.gpus, 1)
+    nproc = train_gpus or max(spec.hardware.gpus, 1)
     train_env: dict[str, str] = {}
     train_args: list[str] = []
     if k.nodes > 1:

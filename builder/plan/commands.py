@@ -154,6 +154,65 @@ def train_argv(
     return ["swift", "sft", *_flatten(flags, "underscore")]
 
 
+def megatron_argv(
+    spec: Spec, choice: Any, output_dir: str, m: ModelFacts, learning_rate: float, packing: bool
+) -> list[str]:
+    """`megatron sft` (Megatron-SWIFT, ms-swift 4.6) on the planned layout (builder/plan/megatron.py). The model
+    loads from the HF checkpoint through mcore-bridge; checkpoints are written as HF safetensors (serving and
+    merge read them as they are) plus an mcore checkpoint with the optimizer (resume: the entrypoint)."""
+    t, lay = spec.train, choice.best.layout
+    names = swift_names(spec.model.id, m.arch)
+    flags: dict[str, Any] = {
+        "model": spec.model.id,
+        "model_type": spec.model.model_type or names.model_type,
+        "template": spec.model.template or names.template,
+        "tuner_type": t.tuner,
+        "torch_dtype": t.torch_dtype,
+        "dataset": list(t.dataset),
+        "val_dataset": list(t.val_dataset) or None,
+        "split_dataset_ratio": t.split_dataset_ratio,
+        "eval_steps": t.eval_steps,
+        "max_length": t.max_length,
+        # ms-swift's Megatron packing runs on the flash attention backend (its Qwen3-MoE example)
+        "packing": True if packing else None,
+        "attention_backend": "flash" if packing else None,
+        "tensor_model_parallel_size": lay.tp,
+        "pipeline_model_parallel_size": lay.pp,
+        "decoder_first_pipeline_num_layers": lay.first_stage_layers,
+        "decoder_last_pipeline_num_layers": lay.last_stage_layers,
+        "context_parallel_size": lay.cp,
+        "sequence_parallel": True if lay.sequence_parallel else None,
+        "micro_batch_size": 1,
+        "global_batch_size": choice.global_batch,
+        # full recompute needs the method (ms-swift refuses a method with the default 'selective')
+        "recompute_granularity": "full" if lay.recompute else None,
+        "recompute_method": "uniform" if lay.recompute else None,
+        "recompute_num_layers": 1 if lay.recompute else None,
+        "optimizer_cpu_offload": True if lay.offload else None,
+        "use_precision_aware_optimizer": True if lay.offload else None,
+        "lr": learning_rate,
+        "num_train_epochs": int(t.epochs) if t.max_steps is None else None,
+        "train_iters": t.max_steps,
+        "save_steps": t.save_steps,
+        "save_total_limit": max(t.save_total_limit, 2),  # ms-swift's Megatron refuses fewer than 2
+        "logging_steps": t.logging_steps,
+        "dataloader_num_workers": t.dataloader_num_workers,
+        "output_dir": output_dir,
+        "add_version": False,
+        "report_to": list(t.report_to),
+        "tensorboard_dir": f"{output_dir}/runs",
+    }
+    if m.is_moe:
+        flags.update(
+            expert_model_parallel_size=lay.ep,
+            expert_tensor_parallel_size=lay.etp,
+            moe_grouped_gemm=True,
+            moe_permute_fusion=True,
+        )
+    flags.update(t.extra_args)
+    return ["megatron", "sft", *_flatten(flags, "underscore")]
+
+
 def checkpoint_volume(spec: Spec) -> str:
     """How the entrypoint names the checkpoint volume in its errors: the compose volume and the k8s PVC
     share this name; a bind mount is named by its host folder."""

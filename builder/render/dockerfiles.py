@@ -97,6 +97,7 @@ def render(plan: Plan, spec_file: str) -> dict[str, str]:
                     spec.stack.deepspeed,
                     spec.stack.transformers,
                     *spec.stack.flash_attn,
+                    *spec.stack.megatron,
                 )
                 if p
             )
@@ -106,6 +107,7 @@ def render(plan: Plan, spec_file: str) -> dict[str, str]:
         ms_swift_spec=_arg(spec.stack.ms_swift),
         transformers_spec=_arg(spec.stack.transformers),
         flash_attn=_arg(" ".join(spec.stack.flash_attn)),
+        megatron=_arg(" ".join(spec.stack.megatron)),
         # the trackers train.report_to names need their client in the image (builder/facts/trackers.py)
         extras=_arg(" ".join([*spec.stack.train_extras, *trackers.packages(spec.train.report_to)])),
     )

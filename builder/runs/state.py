@@ -6,6 +6,9 @@ ms-swift writes into the run's output_dir:
                            "train_speed(s/it)": ..}; values may be numbers or strings. A finished run
                            ends with a train_runtime line and a summary (last_model_checkpoint, log_history).
   checkpoint-N/            trainer_state.json (global_step, max_steps, log_history) is its last write
+Megatron-SWIFT (`megatron sft`) writes the same logging.jsonl with "iteration": "20/30" for the progress, ends
+with a last_model_checkpoint line, and each checkpoint-N holds latest_checkpointed_iteration.txt, the mcore
+checkpoint iter_<N>/ (metadata.json last) and the HF safetensors (the shard index last).
   last-checkpoint          a symlink to the newest complete checkpoint
   merged/                  the merged LoRA model (`make merge`), with .modelforge-merged-from
 
@@ -159,9 +162,29 @@ class RunState:
         }
 
 
+def _megatron_complete(folder: Path) -> bool:
+    """The entrypoint's is_complete_megatron: the mcore checkpoint's metadata.json and the HF copy's index."""
+    try:
+        iteration = int((folder / "latest_checkpointed_iteration.txt").read_text().strip())
+    except (OSError, ValueError):
+        return False
+    hf = folder / "model.safetensors.index.json"
+    return (
+        _nonempty(folder / f"iter_{iteration:07d}" / "metadata.json")
+        and _nonempty(folder / "config.json")
+        and (_nonempty(hf) or _nonempty(folder / "model.safetensors"))
+    )
+
+
+def _nonempty(path: Path) -> bool:
+    return path.is_file() and path.stat().st_size > 0
+
+
 def _is_complete(folder: Path) -> bool:
     """The entrypoint's rule (builder/templates/context/entrypoint.sh is_complete): trainer_state.json written last, and
     it parses (a full disk can cut it short); DeepSpeed checkpoints also need the 'latest' tag."""
+    if (folder / "latest_checkpointed_iteration.txt").exists():
+        return _megatron_complete(folder)
     try:
         json.loads((folder / COMPLETE_MARK).read_text())  # missing, empty or cut short: not complete
     except (OSError, ValueError):
@@ -207,9 +230,9 @@ def _point(entry: dict[str, Any], step: int) -> Point:
 
 
 def progress_of(entry: dict[str, Any]) -> tuple[int | None, int | None]:
-    """(step, max_steps) of a logging.jsonl row: ms-swift writes 'global_step/max_steps': '20/30',
-    transformers' own rows an int 'step'."""
-    progress = entry.get("global_step/max_steps")
+    """(step, max_steps) of a logging.jsonl row: ms-swift writes 'global_step/max_steps': '20/30' (its Megatron
+    trainer 'iteration': '20/30'), transformers' own rows an int 'step'."""
+    progress = entry.get("global_step/max_steps", entry.get("iteration"))
     if isinstance(progress, str) and "/" in progress:
         left, right = progress.split("/", 1)
         step, max_steps = (int(v) if v.strip().isdigit() else None for v in (left, right))
@@ -245,6 +268,9 @@ def parse_logging(text: str, state: RunState) -> None:
             state.remaining_s = seconds(entry["remaining_time"])
         if "train_speed(s/it)" in entry:
             state.seconds_per_step = number(entry["train_speed(s/it)"])
+        if "last_model_checkpoint" in entry and step is None and "loss" not in entry:  # Megatron-SWIFT's last line
+            last_kind = "end"
+            continue
         if "train_runtime" in entry:
             state.train_runtime_s = number(entry["train_runtime"])
             last_kind = "end"

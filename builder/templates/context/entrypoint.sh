@@ -1,6 +1,6 @@
 #!/bin/sh
 # ModelForge container entrypoint, shared by both images:
-#   modelforge-entrypoint train CMD...   resume CMD (swift sft ...) from the newest complete checkpoint
+#   modelforge-entrypoint train CMD...   resume CMD (swift sft or megatron sft ...) from the newest complete checkpoint
 #   modelforge-entrypoint serve CMD...   serve the newest complete checkpoint (its merged model for LoRA), or the base model
 #   modelforge-entrypoint merge CMD...   merge the newest complete LoRA checkpoint (CMD: swift export ...) into
 #                                        MF_OUTPUT_DIR/merged; full-parameter runs have nothing to merge
@@ -14,9 +14,22 @@ log() { echo "[modelforge] $*" >&2; }
 # writes it last, after DeepSpeed's save_checkpoint, which ends in a barrier across ranks: every
 # rank's shards are on disk by then. DeepSpeed's 'latest' tag (written by rank 0) is required too.
 is_complete() {
+  if [ -e "$1/latest_checkpointed_iteration.txt" ]; then is_complete_megatron "$1"; return; fi
   [ -s "$1/trainer_state.json" ] || return 1
   python3 -c 'import json, sys; json.load(open(sys.argv[1]))' "$1/trainer_state.json" 2> /dev/null || return 1
   if ls -d "$1"/global_step* > /dev/null 2>&1; then [ -s "$1/latest" ] || return 1; fi
+  return 0
+}
+
+# Megatron-SWIFT (megatron sft) writes, per checkpoint-N: the mcore checkpoint iter_<N, 7 digits>/ whose
+# metadata.json megatron-core writes only once it is complete, then latest_checkpointed_iteration.txt, then
+# the HF copy (mcore-bridge: config.json, safetensors; the shard index last). All of them, or it is not done.
+is_complete_megatron() {
+  iteration=$(cat "$1/latest_checkpointed_iteration.txt" 2> /dev/null) || return 1
+  case "$iteration" in ''|*[!0-9]*) return 1 ;; esac
+  [ -s "$1/$(printf 'iter_%07d' "$iteration")/metadata.json" ] || return 1
+  [ -s "$1/config.json" ] || return 1
+  [ -s "$1/model.safetensors.index.json" ] || [ -s "$1/model.safetensors" ] || return 1
   return 0
 }
 
@@ -164,6 +177,11 @@ case "$mode" in
     check_space
     if checkpoint=$(latest_checkpoint "$output_dir"); then
       log "resuming from $checkpoint"
+      if [ "$1" = megatron ]; then
+        # Megatron-SWIFT resumes from the mcore checkpoint (weights, optimizer, iteration, data position);
+        # --model stays the base: mcore-bridge reads its config. --finetune false keeps the iteration.
+        run_training "$@" --mcore_model "$checkpoint" --finetune false
+      fi
       if [ -f "$checkpoint/config.json" ] && ls "$checkpoint"/*.safetensors > /dev/null 2>&1; then
         # Full-parameter checkpoint: load its weights as the model too. transformers 5 holds MoE experts
         # fused in memory but saves them per expert, and the resume path (load_state_dict, strict=False)
