@@ -116,6 +116,57 @@ def test_the_cuda_training_image_trains_the_tiny_model_on_cpu_through_its_entryp
         stack.down()
 
 
+MEGATRON = "megatron-core==0.19.2 mcore-bridge==1.6.5 transformer-engine[pytorch]==2.20.2"
+MEGATRON_SUFFIX = "-ubuntu-megatron"
+# The rendered `megatron sft` flags must be fields of the pinned ms-swift's Megatron arguments (parsing them for
+# real initialises torch.distributed on GPUs: not here). Also: TransformerEngine's extension loads.
+MEGATRON_PROBE = """
+import dataclasses, json, sys
+from importlib.metadata import version as v
+from swift.megatron.arguments import MegatronSftArguments
+import transformer_engine_torch
+names = {f.name for f in dataclasses.fields(MegatronSftArguments)}
+flags = [a[2:] for a in json.loads(sys.argv[1]) if a.startswith("--")]
+print(json.dumps({"unknown": [f for f in flags if f not in names], "te": v("transformer-engine-torch"), "python": sys.version[:4],
+                  "mcore": v("megatron-core"), "bridge": v("mcore-bridge"), "ext": transformer_engine_torch.__file__}))
+"""
+
+
+def test_the_megatron_layer_compiles_transformer_engine_and_knows_the_rendered_flags(cuda_images):
+    """Issue 20: stack.megatron's layer on the CUDA training image, built for real (the build arg the spec's
+    stack.megatron renders): TransformerEngine's PyTorch extension compiled from its sdist against the image's
+    CUDA 13 torch, megatron-core and mcore-bridge installed; every flag of the planned `megatron sft` command
+    is an argument of the pinned ms-swift."""
+    plan, _, _ = cuda_images
+    # megatron-core 0.19 ships cp312 wheels only: Ubuntu 24.04's Python, as the real base (Debian 12 has 3.11)
+    local.ensure_base_image(local.UBUNTU_BASE_IMAGE)
+    args = {**ARGS, "MEGATRON_PACKAGES": MEGATRON}
+    start = time.monotonic()
+    build(plan, ROOT, ROOT, ("train",), base_image=local.UBUNTU_BASE_IMAGE, tag_suffix=MEGATRON_SUFFIX, extra_args=args)
+    seconds = time.monotonic() - start
+    ref = image_ref(plan.spec, "train") + MEGATRON_SUFFIX
+    stack = plan.spec.stack.model_copy(update={"megatron": MEGATRON.split()})
+    megatron_plan = make_plan(plan.spec.model_copy(update={"stack": stack}))
+    assert megatron_plan.train.backend == "megatron"
+    argv = megatron_plan.train.argv
+    found = json.loads(docker_run(ref, "-c", MEGATRON_PROBE, json.dumps(argv[2:])).strip().splitlines()[-1])
+    assert found["unknown"] == [], found
+    assert (found["te"], found["mcore"], found["bridge"]) == ("2.20.2", "0.19.2", "1.6.5"), found
+    assert found["python"] == "3.12"
+    # the entrypoint's resume flags are arguments too
+    resume = json.loads(
+        docker_run(ref, "-c", MEGATRON_PROBE, json.dumps(["--mcore_model", "x", "--finetune", "false"]))
+        .strip()
+        .splitlines()[-1]
+    )
+    assert resume["unknown"] == []
+    print(f"\nMegatron layer: {found} in {seconds:.0f} s")
+    path = ROOT / ".smoke/cuda-images.json"
+    report = json.loads(path.read_text())
+    report["megatron_layer_seconds"] = round(seconds)
+    path.write_text(json.dumps(report, indent=2) + "\n")
+
+
 # vLLM's parser builds its config defaults for the current platform, found through the CUDA driver
 # (libcuda.so.1), which only a GPU host has; the flags themselves do not depend on it, so the probe names a
 # CUDA platform without a GPU (vLLM's own UnspecifiedPlatform with device_type "cuda").

@@ -21,6 +21,14 @@ from .resolve import python_for
 
 BASE_IMAGE = "modelforge/debian-base:bookworm"
 BASE_SUITE = "bookworm"
+# Ubuntu 24.04, the release of the CUDA images' real base (nvidia/cuda:*-ubuntu24.04): its Python 3.12 is what
+# cp312-only wheels need (megatron-core >= 0.17). Debian's debootstrap builds it with its Ubuntu script; Debian
+# ships no Ubuntu keyring, so the Release file is not GPG-checked (the packages' checksums are): test bases only.
+UBUNTU_BASE_IMAGE = "modelforge/ubuntu-base:noble"
+SUITES = {  # image: (suite, mirror, debootstrap script)
+    BASE_IMAGE: (BASE_SUITE, None, None),
+    UBUNTU_BASE_IMAGE: ("noble", "http://archive.ubuntu.com/ubuntu", "gutsy"),
+}
 DEMO_PYTHON = python_for(BASE_SUITE)  # the demo base's python3 (Debian bookworm: 3.11): the wheelhouse must match it
 DOCKERD_LOG = Path("/tmp/modelforge-dockerd.log")
 
@@ -87,7 +95,7 @@ def ensure_compose() -> None:
 
 
 def ensure_base_image(name: str = BASE_IMAGE) -> None:
-    """A minimal Debian image built locally (debootstrap + docker import): no registry needed."""
+    """A minimal Debian (or Ubuntu, SUITES) image built locally (debootstrap + docker import): no registry needed."""
     if subprocess.run(["docker", "image", "inspect", name], capture_output=True).returncode == 0:
         return
     if os.geteuid() != 0 or not shutil.which("debootstrap"):
@@ -106,13 +114,16 @@ def ensure_base_image(name: str = BASE_IMAGE) -> None:
                     "or set images.*.base to an image you have"
                 ]
             )
-    say(f"making the base image {name} with debootstrap ({BASE_SUITE}, minbase; ~1 min)")
+    suite, mirror, script = SUITES.get(name, (BASE_SUITE, None, None))
+    say(f"making the base image {name} with debootstrap ({suite}, minbase; ~1 min)")
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="modelforge-rootfs-") as tmp:
         rootfs = Path(tmp) / "rootfs"
-        result = subprocess.run(
-            ["debootstrap", "--variant=minbase", BASE_SUITE, str(rootfs)], capture_output=True, text=True
-        )
+        argv = ["debootstrap", "--variant=minbase", suite, str(rootfs)]
+        if mirror:
+            argv[2:2] = ["--no-check-gpg", "--components=main,universe"]
+            argv += [mirror, f"/usr/share/debootstrap/scripts/{script}"]
+        result = subprocess.run(argv, capture_output=True, text=True)
         if result.returncode != 0:
             raise PlanError([f"debootstrap failed: {result.stderr.strip().splitlines()[-1:]}"])
         tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
