@@ -28,7 +28,8 @@ def write_spec(tmp_path: Path):
     return _write
 
 
-def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+def run_cli(*args: str, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    """The CLI as users run it (`python -m builder.cli ...`), from the checkout."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     return subprocess.run(
         [sys.executable, "-m", "builder.cli", *args],
@@ -36,7 +37,7 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
         text=True,
         cwd=cwd or ROOT,
         env=env,
-        timeout=120,
+        timeout=timeout,
     )
 
 

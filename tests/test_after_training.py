@@ -25,7 +25,7 @@ from python_on_whales import docker
 from builder import demo
 from builder.engine import local as host
 from builder.render import monitor
-from tests.conftest import ROOT, share_smoke_wheelhouse
+from tests.conftest import ROOT, run_cli, share_smoke_wheelhouse
 from tests.pty_session import PtySession
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -48,15 +48,7 @@ RUN = "/checkpoints/run"
 
 def mf(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     """The CLI as users run it, against this module's stack."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run(
-        [sys.executable, "-m", "builder.cli", *args, *SPEC_ARGS],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=timeout,
-        cwd=ROOT,
-    )
+    return run_cli(*args, *SPEC_ARGS, timeout=timeout)
 
 
 def volume_dir(stack: demo.Stack) -> Path:

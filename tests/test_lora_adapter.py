@@ -8,10 +8,8 @@ Docker: fails, never skips, when the engine is missing."""
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 
@@ -20,7 +18,7 @@ from python_on_whales import docker
 
 from builder import demo
 from builder.engine import local as host
-from tests.conftest import ROOT, share_smoke_wheelhouse
+from tests.conftest import run_cli, share_smoke_wheelhouse
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -46,11 +44,8 @@ RUN = "/checkpoints/run"
 
 
 def mf(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run(
-        [sys.executable, "-m", "builder.cli", *args, *SPEC_ARGS],
-        capture_output=True, text=True, env=env, timeout=timeout, cwd=ROOT,
-    )  # fmt: skip
+    """The CLI as users run it, against this module's stack."""
+    return run_cli(*args, *SPEC_ARGS, timeout=timeout)
 
 
 def api(path: str, key: str, body: dict | None = None) -> dict:

@@ -100,6 +100,30 @@ def _cache_env(spec: Spec) -> dict[str, str]:
     return env
 
 
+def _model_flags(spec: Spec, m: ModelFacts | None) -> dict[str, Any]:
+    """What both trainers (swift sft, megatron sft) are told about the model, first in their commands."""
+    names = swift_names(spec.model.id, m.arch if m else None)
+    return {
+        "model": spec.model.id,
+        "model_type": spec.model.model_type or names.model_type,
+        "template": spec.model.template or names.template,
+        "tuner_type": spec.train.tuner,
+        "torch_dtype": spec.train.torch_dtype,
+    }
+
+
+def _data_flags(spec: Spec) -> dict[str, Any]:
+    t = spec.train
+    return {
+        "dataset": list(t.dataset),
+        "val_dataset": list(t.val_dataset) or None,
+        # always written: what the spec says, whatever ms-swift's default of the day (0 in 4.6, 0.01 before)
+        "split_dataset_ratio": t.split_dataset_ratio,
+        "eval_steps": t.eval_steps,
+        "max_length": t.max_length,
+    }
+
+
 def train_argv(
     spec: Spec,
     deepspeed: str,
@@ -112,20 +136,10 @@ def train_argv(
     target_modules: list[str] | None = None,
 ) -> list[str]:
     t = spec.train
-    names = swift_names(spec.model.id, m.arch if m else None)
     flags: dict[str, Any] = {
-        "model": spec.model.id,
-        "model_type": spec.model.model_type or names.model_type,
-        "template": spec.model.template or names.template,
-        "tuner_type": t.tuner,
-        "torch_dtype": t.torch_dtype,
+        **_model_flags(spec, m),
         "deepspeed": None if deepspeed == "none" else deepspeed,
-        "dataset": list(t.dataset),
-        "val_dataset": list(t.val_dataset) or None,
-        # always written: what the spec says, whatever ms-swift's default of the day (0 in 4.6, 0.01 before)
-        "split_dataset_ratio": t.split_dataset_ratio,
-        "eval_steps": t.eval_steps,
-        "max_length": t.max_length,
+        **_data_flags(spec),
         "per_device_train_batch_size": micro_batch,
         "gradient_accumulation_steps": grad_accum,
         "learning_rate": learning_rate,
@@ -161,18 +175,9 @@ def megatron_argv(
     loads from the HF checkpoint through mcore-bridge; checkpoints are written as HF safetensors (serving and
     merge read them as they are) plus an mcore checkpoint with the optimizer (resume: the entrypoint)."""
     t, lay = spec.train, choice.best.layout
-    names = swift_names(spec.model.id, m.arch)
     flags: dict[str, Any] = {
-        "model": spec.model.id,
-        "model_type": spec.model.model_type or names.model_type,
-        "template": spec.model.template or names.template,
-        "tuner_type": t.tuner,
-        "torch_dtype": t.torch_dtype,
-        "dataset": list(t.dataset),
-        "val_dataset": list(t.val_dataset) or None,
-        "split_dataset_ratio": t.split_dataset_ratio,
-        "eval_steps": t.eval_steps,
-        "max_length": t.max_length,
+        **_model_flags(spec, m),
+        **_data_flags(spec),
         # ms-swift's Megatron packing runs on the flash attention backend (its Qwen3-MoE example)
         "packing": True if packing else None,
         "attention_backend": "flash" if packing else None,
