@@ -386,14 +386,7 @@ def test_chat_page_in_a_browser_against_the_cpu_stack(served, base_server, monke
     lands in the run's preferences.jsonl on the checkpoint volume."""
     from selenium.webdriver.common.by import By
 
-    from tests.test_chat_page import ARTIFACTS, browser, send, text, wait_for
-
-    def demo_answers(url: str) -> bool:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                return r.status == 200
-        except OSError:
-            return False
+    from tests.test_chat_page import ARTIFACTS, answers, browser, send, text, wait_for
 
     stack, key = served
     monkeypatch.setenv("MF_UI_BASE_IMAGE", host.BASE_IMAGE)
@@ -403,7 +396,7 @@ def test_chat_page_in_a_browser_against_the_cpu_stack(served, base_server, monke
     compose = ["docker", "compose", "-f", str(stack.compose_file), "--profile", "ui"]
     up = subprocess.run([*compose, "up", "-d", "--build", "ui"], capture_output=True, text=True, timeout=1500)
     assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
-    wait_for(lambda: demo_answers("http://127.0.0.1:7860/"), timeout=120, every=0.5)  # Gradio is up
+    wait_for(lambda: answers("http://127.0.0.1:7860/"), timeout=120, every=0.5)  # Gradio is up
     driver = browser()
     try:
         driver.get("http://127.0.0.1:7860/")

@@ -73,6 +73,15 @@ def wait_for(predicate, timeout: float = 60, every: float = 0.1):
     raise AssertionError(f"not within {timeout} s: {predicate.__doc__ or predicate}")
 
 
+def answers(url: str) -> bool:
+    """The page's server is up: its URL answers 200."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
 def text(driver, element_id: str) -> str:
     """The element's text; "" while the page's app has not rendered it yet."""
     try:
@@ -129,15 +138,8 @@ def page(image, tmp_path):
         started.append(name)
         url = f"http://127.0.0.1:{port}/"
 
-        def up() -> bool:
-            try:
-                with urllib.request.urlopen(url, timeout=2) as r:
-                    return r.status == 200
-            except OSError:
-                return False
-
         try:
-            wait_for(up, timeout=90, every=0.5)
+            wait_for(lambda: answers(url), timeout=90, every=0.5)
         except AssertionError:
             logs = subprocess.run(["docker", "logs", name], capture_output=True, text=True)
             raise AssertionError(f"the page did not come up:\n{logs.stdout[-3000:]}{logs.stderr[-3000:]}") from None

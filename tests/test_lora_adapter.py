@@ -154,7 +154,7 @@ def test_eval_scores_the_adapter_and_the_base_from_one_server(served, key, monke
 def test_chat_page_compares_adapter_and_base_without_a_second_server(served, key, monkeypatch):
     from selenium.webdriver.common.by import By
 
-    from tests.test_chat_page import ARTIFACTS, browser, text, wait_for
+    from tests.test_chat_page import ARTIFACTS, answers, browser, text, wait_for
 
     monkeypatch.setenv("MF_UI_BASE_IMAGE", host.BASE_IMAGE)
     monkeypatch.setenv("MF_EXTRA_CA_BUNDLE", ".build/extra-ca.pem")
@@ -166,7 +166,7 @@ def test_chat_page_compares_adapter_and_base_without_a_second_server(served, key
     assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
     driver = browser()
     try:
-        wait_for(lambda: _answers("http://127.0.0.1:7860/"), timeout=120, every=0.5)
+        wait_for(lambda: answers("http://127.0.0.1:7860/"), timeout=120, every=0.5)
         driver.get("http://127.0.0.1:7860/")
         wait_for(lambda: "Ready:" in text(driver, "status"), timeout=120)
         driver.find_element(By.XPATH, "//button[@role='tab'][contains(., 'Compare')]").click()
@@ -196,11 +196,3 @@ def test_chat_page_compares_adapter_and_base_without_a_second_server(served, key
     [row] = [json.loads(x) for x in (run / "preferences.jsonl").read_text().splitlines()]
     assert row["preferred"] == who and row["models"]["base"] == f"{BASE} at http://serve:{PORT}/v1"
     assert row["messages"][-2] == {"role": "user", "content": "Count to ten."}
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as r:
-            return r.status == 200
-    except OSError:
-        return False

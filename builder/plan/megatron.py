@@ -184,7 +184,7 @@ def estimate(
     tflops: float, interconnect: str,
 ) -> Estimate:  # fmt: skip
     micro_batches = max(global_batch // (micro_batch * lay.dp), 1)
-    worst = (0.0, 0.0, 0.0, 0.0)
+    worst = (0.0, 0.0, 0.0)  # weights and grads, optimizer, activations of the stage that needs the most
     host = 0.0
     for stage in range(lay.pp):
         dense, expert = _params(m, lay, stage)
@@ -197,8 +197,8 @@ def estimate(
             optimizer = 0.0
         total = weights + optimizer + act
         if total > sum(worst):
-            worst = (weights, optimizer, act, 0.0)
-    weights, optimizer, act, _ = worst
+            worst = (weights, optimizer, act)
+    weights, optimizer, act = worst
     gpu = (weights + optimizer + act) / GIB + CUDA_CONTEXT_GIB
     ranks_per_node = min(lay.world, gpus_per_node)
     host_gib = host * ranks_per_node / GIB
@@ -269,9 +269,7 @@ def _global_batch(rows: int, lay: Layout, micro_batch: int) -> int:
 
 
 def wanted(requested: dict[str, int | bool | tuple[int, ...] | None], lay: Layout) -> bool:
-    return all(value is None or getattr(lay, key) == value for key, value in requested.items() if key != "stages") and (
-        requested.get("stages") is None or lay.stages == requested["stages"]
-    )
+    return all(value is None or getattr(lay, key) == value for key, value in requested.items())
 
 
 def candidates(
