@@ -83,7 +83,10 @@ def _layout(spec: Spec, m: ModelFacts, rows: int, errors: list[str]) -> megatron
         errors.append(spec.at("train.megatron.gpus", f"train.megatron.gpus {per_node} > hardware.gpus {hw.gpus}"))
         return None
     requested = megatron.requested_layout(t.megatron, m)
-    found = megatron.candidates(m, nodes, hw.gpus, per_node, t.max_length, rows, 1, gpu.bf16_tflops, gpu.interconnect)
+    split = requested["stages"] if isinstance(requested["stages"], tuple) else None  # the spec's stage sizes
+    found = megatron.candidates(
+        m, nodes, hw.gpus, per_node, t.max_length, rows, 1, gpu.bf16_tflops, gpu.interconnect, split
+    )
     limit = gpu.memory_gib * megatron.HEADROOM
     host = hw.host_memory_gib
 

@@ -227,14 +227,17 @@ def _divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 
 
-def layouts(m: ModelFacts, world: int, seq: int, gpus_per_node: int) -> list[Layout]:
+def layouts(
+    m: ModelFacts, world: int, seq: int, gpus_per_node: int, split: tuple[int, ...] | None = None
+) -> list[Layout]:
     """Every layout megatron-core accepts on exactly `world` GPUs. Planned, not asserted upstream: TP stays inside a
-    node (its all-reduces run per layer), ETP is 1 or TP, CP only for sequences of 16K tokens or more."""
+    node (its all-reduces run per layer), ETP is 1 or TP, CP only for sequences of 16K tokens or more. `split`:
+    the spec's own stage sizes, used instead of the planner's for that many stages."""
     found = []
     for tp in _divisors(min(world, gpus_per_node)):
         for cp in (_divisors(world // tp) if seq >= 16384 else [1]) if world % tp == 0 else []:
             for pp in _divisors(world // (tp * cp)):
-                stages = stage_split(m, pp)
+                stages = split if split and len(split) == pp else stage_split(m, pp)
                 if stages is None:
                     continue
                 dp = world // (tp * cp * pp)
@@ -274,14 +277,14 @@ def wanted(requested: dict[str, int | bool | tuple[int, ...] | None], lay: Layou
 
 def candidates(
     m: ModelFacts, nodes: int, gpus: int, gpus_choice: int | None, seq: int, rows: int, micro_batch: int,
-    tflops: float, interconnect: str,
+    tflops: float, interconnect: str, split: tuple[int, ...] | None = None,
 ) -> list[tuple[Estimate, int, int]]:  # fmt: skip
     """(estimate, global batch, GPUs per node) of every accepted layout on `gpus_choice` GPUs per node, or on each
     count from `gpus` down to half of them (fewer can be faster: 4 GPUs with EP 4 against 5 with EP 1); fastest
     per row first."""
     found = []
     for per_node in [gpus_choice] if gpus_choice else range(gpus, (gpus + 1) // 2 - 1, -1):
-        for lay in layouts(m, per_node * nodes, seq, per_node):
+        for lay in layouts(m, per_node * nodes, seq, per_node, split):
             batch = _global_batch(rows, lay, micro_batch)
             found.append((estimate(m, lay, seq, micro_batch, batch, per_node, tflops, interconnect), batch, per_node))
     return sorted(found, key=lambda f: (f[0].step_s / f[1], f[0].gpu_gib))
@@ -296,7 +299,8 @@ def requested_layout(spec_m, m: ModelFacts) -> dict[str, int | bool | tuple[int,
     stages = None
     pp = value(spec_m.pipeline_parallel)
     if spec_m.first_stage_layers or spec_m.last_stage_layers:
-        stages = explicit_stages(m, pp or 0, spec_m.first_stage_layers, spec_m.last_stage_layers)
+        # (): sizes that split no pipeline (or no pipeline_parallel to split): no layout matches, the "layers" rule
+        stages = explicit_stages(m, pp or 0, spec_m.first_stage_layers, spec_m.last_stage_layers) or ()
     return {
         "tp": value(spec_m.tensor_parallel),
         "pp": pp,
@@ -334,7 +338,9 @@ def explicit_stages(m: ModelFacts, pp: int, first: int | None, last: int | None)
 def broken_rules(m: ModelFacts, requested: dict, world: int) -> list[str]:
     """Which rules the explicit values break on their own (autos filled with 1, the rest of the GPUs as DP)."""
     tp, pp, cp = requested["tp"] or 1, requested["pp"] or 1, requested["cp"] or 1
-    stages = requested["stages"] or stage_split(m, pp) or ()  # (): no split of the layers: the "layers" rule
+    stages = requested["stages"]
+    if stages is None:
+        stages = stage_split(m, pp) or ()  # (): no split of the layers: the "layers" rule
     dp = max(world // (tp * pp * cp), 1)
     lay = Layout(tp, pp, cp, dp, requested["ep"] or 1, requested["etp"] or 1, stages, False, False)
     return violations(m, world, lay)

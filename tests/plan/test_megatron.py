@@ -172,3 +172,21 @@ def test_the_rendered_bundle_runs_megatron_sft_through_the_entrypoint():
         in (files["Dockerfile.train"])
     )
     assert 'ARG MEGATRON_PACKAGES=""' in render_all(make_plan(validate({})))["Dockerfile.train"]
+
+
+def test_explicit_stage_sizes_are_planned_as_written_or_refused(tmp_path):
+    """first/last_stage_layers: a split megatron-core takes is planned as written (not the planner's own); one it
+    refuses (uneven middle stages, or no pipeline_parallel to split) is refused, never dropped."""
+    pipeline = "train:\n  megatron:\n    pipeline_parallel: 5\n    first_stage_layers: {}\n    last_stage_layers: {}\n"
+    plan = make_plan(load_spec(spec_file(tmp_path, pipeline.format(12, 6))))
+    assert plan.feasible, plan.errors
+    assert plan.train.megatron.best.layout.stages == (12, 10, 10, 10, 6)
+    argv = plan.train.argv
+    assert argv[argv.index("--decoder_first_pipeline_num_layers") + 1] == "12"
+    assert argv[argv.index("--decoder_last_pipeline_num_layers") + 1] == "6"
+    uneven = make_plan(load_spec(spec_file(tmp_path, pipeline.format(10, 10))))  # 28 layers over 3 middle stages
+    [error] = uneven.errors
+    assert f"{tmp_path}/modelforge.yaml:5: train.megatron (pp=5)" in error and mg.RULES["layers"] in error
+    alone = make_plan(load_spec(spec_file(tmp_path, "train:\n  megatron:\n    first_stage_layers: 12\n")))
+    [error] = alone.errors
+    assert ":5: train.megatron (these stage sizes)" in error and mg.RULES["layers"] in error
