@@ -290,7 +290,7 @@ def serve_env(spec: Spec) -> dict[str, str]:
         PYTHONUNBUFFERED="1",
     )
     if serves_adapter(spec):  # the entrypoint adds --lora-modules <name>=<newest adapter checkpoint>
-        env["MF_LORA_NAME"] = served_name(spec)
+        env.update(MF_LORA_NAME=served_name(spec), MF_LORA_BASE_NAME=lora_base_name(spec) or "")
     env.update(spec.serve.env)
     return dict(sorted(env.items()))
 

@@ -61,8 +61,8 @@ def _eval(args: argparse.Namespace) -> int:
             # serve.lora: adapter: one server has both, so both are scored (the base as "base")
             models = [served_name(spec), base]
             print(f"eval: the server holds the adapter ({models[0]}) and the base ({base}): scoring both", flush=True)
-        for model in models:
-            code = _run_container(out / "compose" / "docker-compose.yml", args, model)
+        for i, model in enumerate(models):
+            code = _run_container(out / "compose" / "docker-compose.yml", args, model, build=i == 0)
             if code != 0:
                 print(f"error: the evaluation failed (exit {code}); its output is above", file=sys.stderr)
                 return code
@@ -79,7 +79,8 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_container(compose_file: Path, args: argparse.Namespace, model: str | None) -> int:
+def _run_container(compose_file: Path, args: argparse.Namespace, model: str | None, build: bool = True) -> int:
+    """One evaluation by the compose service `eval` (its image built first, once per command)."""
     if not compose_file.is_file():
         raise PlanError([f"{compose_file} is missing: run `modelforge render` first"])
     compose = ["docker", "compose", "-f", str(compose_file), "--profile", "eval"]
@@ -92,10 +93,10 @@ def _run_container(compose_file: Path, args: argparse.Namespace, model: str | No
         env["MF_EVAL_MODEL"] = model
     if args.label:
         env["MF_EVAL_LABEL"] = args.label
-    print("eval: building the eval image if needed (docker compose build eval)", flush=True)
-    built = subprocess.run([*compose, "build", "eval"], env=env)
-    if built.returncode != 0:
-        raise PlanError(["building the eval image failed: see the output above"])
+    if build:
+        print("eval: building the eval image if needed (docker compose build eval)", flush=True)
+        if subprocess.run([*compose, "build", "eval"], env=env).returncode != 0:
+            raise PlanError(["building the eval image failed: see the output above"])
     print("eval: scoring the served model (EvalScope)", flush=True)
     return subprocess.run([*compose, "run", "--rm", "-T", "eval"], env=env).returncode
 

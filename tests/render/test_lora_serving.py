@@ -38,6 +38,7 @@ def test_adapter_serving_names_the_base_apart_and_enables_lora():
     assert "--enable-lora" in flags and flags["--max-loras"] == "1" and flags["--max-lora-rank"] == "8"
     assert plan.serve.served_name == NAME and plan.serve.base_name == f"{NAME}-base"
     assert plan.serve.env["MF_LORA_NAME"] == NAME  # the entrypoint names the adapter
+    assert plan.serve.env["MF_LORA_BASE_NAME"] == f"{NAME}-base"
 
 
 @pytest.mark.parametrize(("rank", "slots"), [(1, "1"), (4, "8"), (16, "16"), (100, "128"), (300, "320"), (512, "512")])
@@ -103,7 +104,10 @@ def adapter(tmp_path: Path, step: int, targets) -> Path:
 
 
 def serve(tmp_path: Path, **env: str) -> tuple[list[str], str]:
-    result = run(tmp_path, "serve", "vllm", "serve", "--served-model-name", "m-base", MF_LORA_NAME="m", **env)
+    result = run(
+        tmp_path, "serve", "vllm", "serve", "--served-model-name", "m-base", MF_LORA_NAME="m", MF_LORA_BASE_NAME="m-base",
+        **env,
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
     return result.stdout.split(), result.stderr
 

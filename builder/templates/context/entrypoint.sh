@@ -201,7 +201,8 @@ case "$mode" in
       exit 2
     fi
     model=${MF_BASE_MODEL:?MF_BASE_MODEL is not set}
-    lora=${MF_LORA_NAME:-}  # serve.lora: adapter: the base is rendered as <name>-base, the adapter is <name>
+    lora=${MF_LORA_NAME:-}  # serve.lora: adapter: the adapter's name; the base is rendered as MF_LORA_BASE_NAME
+    base_name=${MF_LORA_BASE_NAME:-}
     adapter=
     if [ "${MF_MODEL_SOURCE:-latest_checkpoint}" = latest_checkpoint ]; then
       checkpoint=$(latest_checkpoint "$output_dir") || checkpoint=
@@ -219,7 +220,7 @@ case "$mode" in
       fi
     fi
     if [ -n "$adapter" ]; then
-      log "serving the base model $model as $lora-base and the LoRA adapter $adapter as $lora"
+      log "serving the base model $model as $base_name and the LoRA adapter $adapter as $lora"
       set -- "$@" --lora-modules "$lora=$adapter"
       # only the layers the adapter trained get LoRA slots (vllm --lora-target-modules)
       targets=$(lora_targets "$adapter")
@@ -228,7 +229,7 @@ case "$mode" in
       log "serving $model"
       if [ -n "$lora" ]; then
         log "no LoRA adapter to serve yet: $lora names the base model too, until a checkpoint exists"
-        set -- "$@" --served-model-name "$lora" "$lora-base"
+        set -- "$@" --served-model-name "$lora" "$base_name"
       fi
     fi
     if [ "$1" = vllm ] && [ "${2:-}" = serve ]; then
