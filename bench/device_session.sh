@@ -6,11 +6,14 @@
 #
 # A queue is "GPU_IDS:PORT:item item ...", items run one after another; an item is a plan name
 # ($PLANS/<item>.json, PLANS defaults to bench/plans), optionally "@N" to evaluate on held-out rows every
-# N steps, the word "sanity", "fa4check" (bench/fa4_fix_check.py) or "setup" (nothing). Queues run side by
+# N steps, "a|b" (b only when a did not end ok), "imports" (the Megatron stack loads), the word "sanity", "fa4check" (bench/fa4_fix_check.py) or "setup" (nothing). Queues run side by
 # side. No run starts when fewer than 100 s are left before DEADLINE_S (seconds after this script starts).
 # BATCH (env) names the run batch: results are <BATCH>-<plan>-<n>.json, with batch_id = BATCH.
 # Wheels: .whl/*.whl are installed into /tmp/site; .whl/*.tar.xz (site-packages trees packed here, for
 # wheels over the transfer limit) are unpacked there; each once per machine.
+# A tree too big for one call travels as .whl/<name>.partN pieces over several calls of one warm machine
+# (64 MiB a call): every call copies its pieces to /tmp/parts; "bash bench/device_session.sh 0 carry" only
+# does that; the first call that has all PARTS pieces (env, with PARTS_SHA256 of their concatenation) unpacks.
 # Results (JSON + log tail per run) are packed into $OUT/results.tgz after every run.
 set -u
 cd "$(dirname "$0")/.."
@@ -22,7 +25,17 @@ pack() { (cd "$W" && tar -czf "${OUT:-/tmp}/results.tgz.tmp" results && mv "${OU
 say() { echo "[session +$(( $(date +%s) - T0 ))s] $*"; }
 
 # ---- setup
-mkdir -p /tmp/site
+mkdir -p /tmp/site /tmp/parts
+cp -n .whl/*.part[0-9]* /tmp/parts/ 2>/dev/null
+say "pieces here: $(ls /tmp/parts | tr '\n' ' ')"
+[ "${1:-}" = carry ] && exit 0
+if [ -n "${PARTS:-}" ] && [ ! -f /tmp/site/.parts-ok ]; then
+  [ "$(ls /tmp/parts | wc -l)" -ge "$PARTS" ] || { say "missing pieces: have $(ls /tmp/parts | wc -l) of $PARTS"; exit 1; }
+  sum=$(cat /tmp/parts/* | sha256sum | cut -d' ' -f1)
+  [ -z "${PARTS_SHA256:-}" ] || [ "$sum" = "$PARTS_SHA256" ] || { say "pieces corrupt: $sum"; exit 1; }
+  cat /tmp/parts/* | xz -dc -T0 | tar -C /tmp/site -xf - && touch /tmp/site/.parts-ok || { say "unpack failed"; exit 1; }
+  say "pieces unpacked: $(du -sh /tmp/site | cut -f1)"
+fi
 if ls .whl/*.whl > /dev/null 2>&1 && [ ! -f /tmp/site/.ok ]; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
     && touch /tmp/site/.ok || { say "wheel install failed"; exit 1; }
@@ -50,13 +63,25 @@ cp $W/data.jsonl.stats.json "$R/dataset.stats.json" 2>/dev/null
 wait $P4; tail -1 $W/build4.log
 say "models and data ready"; ls -la $W/proxy4 | head -20
 
-run() {  # run GPU_IDS PORT ITEM
+run() {  # run GPU_IDS PORT ITEM; ITEM "a|b": b runs only when a did not end with status ok
+  if [[ "$3" == *"|"* ]]; then
+    run "$1" "$2" "${3%%|*}"
+    local first=${3%%|*} n=${SEEN[${3%%|*}]:-1}
+    local res=$R/${BATCH:+$BATCH-}$first${BATCH:+-$n}.json; [ -n "$BATCH" ] || res=$R/$first.json
+    python3 -c "import json,sys; sys.exit(json.load(open('$res')).get('status') != 'ok')" 2>/dev/null \
+      || run "$1" "$2" "${3#*|}"
+    return 0
+  fi
   local ids=$1 port=$2 item=${3%@*} every= left=$((DEADLINE - $(date +%s)))
   [[ "$3" == *@* ]] && every=${3#*@}
   [ "$item" = setup ] && return 0
   if [ $left -lt 100 ]; then say "skip $item: ${left}s left"; return 0; fi
   say "start $3 on GPU $ids"
-  if [ "$item" = fa4check ]; then
+  if [ "$item" = imports ]; then  # the Megatron stack loads (its errors are cheaper here than in a run)
+    python3 -c "import transformer_engine.pytorch as te, megatron.core, mcore_bridge, swift.megatron; \
+import transformer_engine_torch; from importlib.metadata import version as v; \
+print('TE', te.__version__, 'mcore', v('megatron-core'), 'bridge', v('mcore-bridge'), 'fa4', v('flash-attn-4'))" 2>&1 | tail -5
+  elif [ "$item" = fa4check ]; then
     python3 bench/fa4_fix_check.py $R/fa4-fix-check.json > $R/fa4-fix-check.log 2>&1; tail -3 $R/fa4-fix-check.log
   elif [ "$item" = sanity ]; then
     # the rendered 1-GPU command exactly as rendered (no NPROC_PER_NODE), then, if that fails, with NPROC_PER_NODE=1
@@ -72,7 +97,7 @@ run() {  # run GPU_IDS PORT ITEM
     local name=; [ -n "$BATCH" ] && name="--name $BATCH-$item-${SEEN[$item]} --batch-id $BATCH"
     python3 bench/run_train_bench.py --plan $PLANS/$item.json --model $W/proxy4 --dataset $W/data.jsonl \
       --workdir $W/runs --results $R --gpu-ids $ids --port $port --dist torchrun --max-steps 10 --warmup 2 \
-      --timeout $((left - 15)) $name ${every:+--val-dataset $W/val.jsonl --eval-steps $every}
+      --timeout $(( left - 15 < ${RUN_CAP:-100000} ? left - 15 : ${RUN_CAP:-100000} )) $name ${every:+--val-dataset $W/val.jsonl --eval-steps $every}
   fi
   for f in $R/*.log; do [ $(stat -c %s "$f") -gt 400000 ] && { tail -c 400000 "$f" > "$f.t"; mv "$f.t" "$f"; }; done
   pack

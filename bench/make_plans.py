@@ -22,6 +22,8 @@ Configurations:
             linear cross-entropy (bench/plugins/liger_lite.py, keeps transformers' grouped_mm experts);
             liger-full = ms-swift's --use_liger_kernel true (liger's own Triton fused-MoE experts) with
             LIGER_FUSED_MOE_AUTOTUNE=0 (its autotuning over 16-32 configs is what looked like a stall).
+  megatron  issue 20: `megatron sft` as the planner plans it for the proxy on the GPUs the run has
+            (train.backend=megatron, stack.megatron set); megatron-recompute adds full recompute.
   levers    seed + one change: experts_impl=grouped_mm, micro-batch 2 or 4 (gradient accumulation
             cut to keep 4 sequences per GPU per step), gradient checkpointing off, attn_impl=sdpa;
             combos of those.
@@ -70,6 +72,17 @@ CONFIGS["product-liger-lite"] = []
 CONFIGS["product-liger-full"] = ["train.extra_args.use_liger_kernel=true", "train.env.LIGER_FUSED_MOE_AUTOTUNE='0'"]
 CONFIGS["product-es"] = ["train.env.PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True"]
 CONFIGS["product-tps"] = ["train.tokens_per_step=81920"]  # 5 GPUs x 2 packed rows: near the seed's ~62K tokens/step
+# Issue 20: Megatron-SWIFT (`megatron sft`). The real model's plan is the 5-GPU one (a record: PP 5 cannot run on
+# the GPUs at hand); what runs is the planner's own Megatron plan for the proxy on the GPUs the run has, so its
+# per-GPU estimate is checked against what that layout uses. megatron-recompute: the same with full recompute.
+MEGATRON_STACK = "stack.megatron=['megatron-core==0.19.2','mcore-bridge==1.6.5','transformer-engine[pytorch]==2.20.2']"
+MEGATRON = ["train.backend=megatron", MEGATRON_STACK]
+CONFIGS["megatron"] = MEGATRON
+CONFIGS["megatron-recompute"] = MEGATRON + ["train.megatron.recompute=true"]
+# cuDNN's fused attention instead of flash (TE's flash path here is FA4: flash-attn 2/3 have no wheels)
+CONFIGS["megatron-fused"] = MEGATRON + ["train.extra_args.attention_backend=fused"]
+CONFIGS["megatron-fused-es"] = CONFIGS["megatron-fused"] + EXPANDABLE
+MEGATRON_LIKE = ("megatron", "megatron-recompute", "megatron-fused", "megatron-fused-es")
 EXTRA_PLUGINS = {"product-liger-lite": ["bench/plugins/liger_lite.py"]}  # appended to --external_plugins
 PRODUCT_LIKE = ("product", "product-liger-lite", "product-liger-full", "product-es", "product-tps", "product-noplugin")
 # The product without the FA4 int-cast plugin: shows that the fix is needed (expected to fail at the first step).
@@ -126,11 +139,21 @@ def main() -> None:
     jobs = [(c, g) for c in CONFIGS for g in GPU_COUNTS.get(c, (1,))] + [("sanity", 1), ("sanity", 2)]
     jobs = [(c, g) for c, g in jobs if not only or c in only]
     for config, gpus in jobs:
-        plan_gpus = PRODUCT_GPUS if config in PRODUCT_LIKE else gpus
+        plan_gpus = PRODUCT_GPUS if config in PRODUCT_LIKE + MEGATRON_LIKE else gpus
         sets = [f"hardware.gpus={plan_gpus}", "hardware.gpu=H200"] + (SEED if config == "sanity" else CONFIGS[config])
         real = plan(sets)
         stage = real["train"]["deepspeed"]
         cfg = cfg1 if config == "sanity" else cfg4
+        if config in MEGATRON_LIKE:
+            plan_gpus = gpus
+            proxy_sets = [f"hardware.gpus={gpus}", *sets[1:], f"model.config_path={cfg}"]
+            proxy = plan(proxy_sets)
+            doc = {"config": config, "gpus": gpus, "plan_gpus": gpus, "sets": proxy_sets, "real_sets": sets}
+            doc |= {"git_commit": commit, "git_dirty": dirty, "plan": proxy, "proxy_plan": proxy, "real_plan": real}
+            (PLANS / f"{config}-{gpus}gpu.json").write_text(json.dumps(doc, indent=1) + "\n")
+            m, rm = proxy["train"]["megatron"], real["train"]["megatron"]
+            print(f"{config}-{gpus}gpu  proxy {m['layout']} {m['gpu_gib']} GiB; real 5-GPU plan {rm['layout']}")
+            continue
         # The planner's prediction for what runs: the proxy, on the GPUs the run has, with the real plan's batch.
         t = real["train"]
         proxy_sets = [

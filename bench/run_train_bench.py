@@ -119,7 +119,19 @@ def versions() -> dict:
     from importlib.metadata import version
 
     out = {}
-    for name in ("torch", "transformers", "ms-swift", "deepspeed", "peft", "accelerate", "trl"):
+    for name in (
+        "torch",
+        "transformers",
+        "ms-swift",
+        "deepspeed",
+        "peft",
+        "accelerate",
+        "trl",
+        "megatron-core",
+        "mcore-bridge",
+        "transformer-engine",
+        "flash-attn-4",
+    ):
         try:
             out[name] = version(name)
         except Exception:  # noqa: BLE001
@@ -235,6 +247,7 @@ def main() -> int:
     log_path.write_text("")
 
     head, flags = parse_flags(plan["train"]["command"])
+    megatron = head[:1] == ["megatron"]
     subs = {
         "model": args.model,
         "dataset": args.dataset,
@@ -243,8 +256,15 @@ def main() -> int:
         "max_steps": str(args.max_steps),
         "logging_steps": "1",
     }
+    if megatron:  # Megatron-SWIFT's names for the same things
+        flags = [(n, v) for n, v in flags if n != "num_train_epochs"]
+        del subs["logging_dir"], subs["max_steps"]
+        subs.update(tensorboard_dir=str(out_dir / "runs"), train_iters=str(args.max_steps))
     if args.sanity:
         subs["save_steps"] = "5"
+    elif megatron:
+        # Megatron-SWIFT always saves at the last iteration (after the measured window): weights only, no optimizer
+        subs.update(save_steps=str(args.max_steps), no_save_optim="true")
     else:
         subs["save_strategy"] = "no"
     if args.val_dataset and args.eval_steps:
@@ -265,8 +285,13 @@ def main() -> int:
     if plugins:
         set_flag(flags, "external_plugins", plugins)
         subs["external_plugins"] = " ".join(plugins)
-    if shutil.which(head[0]) is None and head[0] == "swift":
-        head = [sys.executable, "-m", "swift.cli.main", *head[1:]]
+    if shutil.which(head[0]) is None and head[0] in ("swift", "megatron"):  # wheels unpacked without their scripts
+        head = [
+            sys.executable,
+            "-m",
+            {"swift": "swift.cli.main", "megatron": "swift.cli._megatron.main"}[head[0]],
+            *head[1:],
+        ]
     argv = flatten(head, flags)
 
     env_rendered = dict(plan["train"]["env"])
@@ -376,8 +401,10 @@ def main() -> int:
     swift_mem = [r.get("memory(GiB)") for r in logs if r.get("memory(GiB)")]
     peak_mib = max(poller.peak_mib.values()) if poller.peak_mib else 0
     ptrain = proxy_plan.get("train", {})
+    mega = ptrain.get("megatron") or {}
     result = {
         "config": config,
+        "backend": "megatron" if megatron else "deepspeed",
         "name": name,
         "batch_id": args.batch_id,
         "gpus": gpus,
@@ -403,8 +430,12 @@ def main() -> int:
         "git_dirty": spec.get("git_dirty"),
         "plan_sets": spec.get("sets"),
         "detail": {
-            "per_device_train_batch_size": int(get_flag(flags, "per_device_train_batch_size", 1)),
-            "gradient_accumulation_steps": int(get_flag(flags, "gradient_accumulation_steps", 1)),
+            "per_device_train_batch_size": int(
+                get_flag(flags, "micro_batch_size" if megatron else "per_device_train_batch_size", 1)
+            ),
+            "gradient_accumulation_steps": int(get_flag(flags, "gradient_accumulation_steps", 1))
+            if not megatron
+            else int(get_flag(flags, "global_batch_size", 1)) // int(get_flag(flags, "micro_batch_size", 1)) // gpus,
             "gradient_checkpointing": get_flag(flags, "gradient_checkpointing"),
             "deepspeed": get_flag(flags, "deepspeed"),
             "measured_steps": [a, b - 1] if measured else None,
@@ -435,6 +466,9 @@ def main() -> int:
             "wall_s": round(wall, 1),
             "resumed_from": resumed_from,
             "notes": notes,
+            "checkpoint_files": sorted(
+                str(f.relative_to(out_dir)) for f in out_dir.glob("checkpoint-*/**/*") if f.is_file()
+            )[:60],
         },
         "planner": {
             "proxy_gpu_mem_gib": ptrain.get("gpu_mem_gib"),
@@ -444,6 +478,13 @@ def main() -> int:
             "real_model_gpu_mem_gib": plan["train"].get("gpu_mem_gib"),
             "real_model_deepspeed": plan["train"].get("deepspeed"),
             "real_model_fits": plan["train"].get("fits"),
+            # train.backend: megatron: the layout and the per-GPU estimate (builder/plan/megatron.py) for what ran
+            "megatron_layout": mega.get("layout"),
+            "megatron_gpu_gib": mega.get("gpu_gib"),
+            "megatron_weights_grads_gib": mega.get("weights_grads_gib"),
+            "megatron_optimizer_gib": mega.get("optimizer_gib"),
+            "megatron_activations_gib": mega.get("activations_gib"),
+            "megatron_expected_step_s": mega.get("expected_step_s"),
         },
     }
     if args.sanity:

@@ -34,24 +34,29 @@ def batches(runs: dict) -> None:
     """Issue 14 on: runs named by batch_id, each config against the seed runs of the same batch."""
     by_batch: dict = {}
     for name, r in sorted(runs.items()):
-        if r.get("batch_id"):
+        if r.get("batch_id") and "detail" in r:  # training runs (serving results carry a batch_id too)
             by_batch.setdefault(r["batch_id"], []).append((name, r))
     if not by_batch:
         return
     print(
-        "| batch | run | config | tokens/s/GPU | vs mean seed of the batch | step (s) | "
+        "| batch | run | config | tokens/s/GPU | vs mean seed of the batch | vs mean product of the batch | step (s) | "
         "alloc / reserved / nvidia-smi GiB | loss first → last | eval |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+
+    def mean_of(items: list, config: str) -> float | None:
+        v = [r["tokens_per_s_per_gpu"] for _, r in items if r["config"] == config and r["tokens_per_s_per_gpu"]]
+        return sum(v) / len(v) if v else None
+
     for batch, items in by_batch.items():
-        seeds = [r["tokens_per_s_per_gpu"] for _, r in items if r["config"] == "seed" and r["tokens_per_s_per_gpu"]]
-        base = sum(seeds) / len(seeds) if seeds else None
+        base, product = mean_of(items, "seed"), mean_of(items, "product")
         for name, r in items:
             d, tps = r["detail"], r["tokens_per_s_per_gpu"]
             ratio = f"{tps / base:.2f}x" if tps and base and r["config"] != "seed" else "–"
+            vs_product = f"{tps / product:.2f}x" if tps and product and r["config"] != "product" else "–"
             ev = "yes" if d.get("eval") else ""
             print(
-                f"| {batch} | {name} | {r['config']} | {fmt(tps, 0)} | {ratio} | {fmt(r['step_time_s'], 2)} | "
+                f"| {batch} | {name} | {r['config']} | {fmt(tps, 0)} | {ratio} | {vs_product} | {fmt(r['step_time_s'], 2)} | "
                 f"{fmt(d['torch_max_allocated_gib'])} / {fmt(d['torch_max_reserved_gib'])} / {fmt(r['peak_mem_gib'])} | "
                 f"{fmt(r['loss_first'], 3)} → {fmt(r['loss_last'], 3)} | {ev} |"
             )

@@ -18,6 +18,7 @@ from .demo import register as demo_register
 from .doctor.runner import register as doctor_register
 from .engine import commands as engine_commands
 from .errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, PlanError, SpecError, print_errors
+from .facts import megatron as megatron_facts
 from .load import load_spec
 from .plan import Plan, make_plan
 from .runs import commands as runs_commands
@@ -383,8 +384,8 @@ def _plan(plan: Plan, as_json: bool) -> int:
             f"{mg['optimizer_gib']:.1f} optimizer + {mg['activations_gib']:.1f} activations + CUDA context "
             f"(largest stage; formula in builder/plan/megatron.py, not yet checked on GPUs)"
             + (f"; host RAM {mg['host_gib']:.0f} GiB" if mg["host_gib"] else ""),
-            f"  expected    ~{mg['expected_step_s']:.1f} s per step of {mg['global_batch']} rows (assumed MFU, "
-            "communication and offload rates, not measurements)",
+            f"  expected    ~{mg['expected_step_s']:.1f} s per step of {mg['global_batch']} rows (MFU and recompute "
+            "cost measured on one H200; communication and offload rates assumed)",
         ]
         backend += [f"  also fits   {r['layout']} ({r['gpu_gib']:.0f} GiB, ~{r['expected_step_s']:.1f} s)"
                     for r in mg["runners_up"]]  # fmt: skip
@@ -395,7 +396,8 @@ def _plan(plan: Plan, as_json: bool) -> int:
         "TRAIN",
         *backend,
         (
-            f"  attention   Megatron's attention_backend flash{' + packing' if t['packing'] else ''}"
+            f"  attention   Megatron's attention_backend {megatron_facts.ATTENTION_BACKEND} (cuDNN)"
+            f"{' + packing' if t['packing'] else ''}"
             if mg
             else f"  attention   {t['attn_impl']}{' + packing' if t['packing'] else ''} ({t['attention_reason']})"
         ),

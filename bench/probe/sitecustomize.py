@@ -3,7 +3,9 @@
 It changes nothing in the training: when MF_BENCH_PROBE names a folder, it wraps
 transformers.Trainer.get_batch_samples (which fetches one optimizer step's micro-batches
 from the data loader, on the host, before they reach the GPU) and appends one line per
-optimizer step and rank to MF_BENCH_PROBE/probe-rank<R>.jsonl:
+optimizer step and rank to MF_BENCH_PROBE/probe-rank<R>.jsonl. For `megatron sft` it wraps
+Megatron-SWIFT's BaseMegatronTrainer.train_step (one optimizer step; t is its start) and
+_prepare_batch (each micro-batch as the data loader gave it):
 
     t              wall clock when the step's batches were fetched (the step's start)
     real_tokens    sum of attention_mask (all input_ids when there is no mask): tokens that are not padding
@@ -54,16 +56,8 @@ def _patch(trainer_module):
             "loss_tokens": loss,
             "samples": rows,
         }
-        try:
-            import torch
-
-            if torch.cuda.is_available():
-                rec["max_alloc_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 3)
-                rec["max_reserved_gib"] = round(torch.cuda.max_memory_reserved() / 2**30, 3)
-        except Exception:  # noqa: BLE001 - a probe never breaks training
-            pass
         with open(path, "a") as f:
-            f.write(json.dumps(rec) + "\n")
+            f.write(json.dumps(_record(rec)) + "\n")
         return batch_samples, num_items
 
     Trainer.get_batch_samples = get_batch_samples
@@ -82,9 +76,69 @@ def _patch(trainer_module):
     Trainer.evaluate = evaluate
 
 
+def _record(rec: dict) -> dict:
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            rec["max_alloc_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 3)
+            rec["max_reserved_gib"] = round(torch.cuda.max_memory_reserved() / 2**30, 3)
+    except Exception:  # noqa: BLE001 - a probe never breaks training
+        pass
+    return rec
+
+
+def _patch_megatron(base_module):
+    T = base_module.BaseMegatronTrainer
+    orig_step, orig_prepare = T.train_step, T._prepare_batch
+    path = os.path.join(_DIR, f"probe-rank{os.environ.get('RANK', '0')}.jsonl")
+    counts = {"real": 0, "padded": 0, "loss": 0, "rows": 0, "step": 0}
+
+    def _prepare_batch(self, data, *args, **kwargs):
+        try:
+            ids = data.get("input_ids")
+            if ids is not None:
+                # padding-free packing: every token of a packed row is real; padded batches carry a mask
+                mask = data.get("attention_mask")
+                counts["padded"] += int(ids.numel())
+                counts["real"] += int(mask.sum()) if mask is not None and mask.dim() == ids.dim() else int(ids.numel())
+                pos = data.get("position_ids")
+                counts["rows"] += int((pos == 0).sum()) if pos is not None and pos.device.type == "cpu" else 1
+                labels = data.get("labels")
+                if labels is not None and labels.device.type == "cpu":
+                    counts["loss"] += int((labels != -100).sum())
+        except Exception:  # noqa: BLE001
+            pass
+        return orig_prepare(self, data, *args, **kwargs)
+
+    def train_step(self, *args, **kwargs):
+        t = time.time()
+        for k in ("real", "padded", "loss", "rows"):
+            counts[k] = 0
+        out = orig_step(self, *args, **kwargs)
+        counts["step"] += 1
+        rec = {
+            "t": t,
+            "step": counts["step"],
+            "real_tokens": counts["real"],
+            "padded_tokens": counts["padded"],
+            "loss_tokens": counts["loss"],
+            "samples": counts["rows"],
+        }
+        with open(path, "a") as f:
+            f.write(json.dumps(_record(rec)) + "\n")
+        return out
+
+    T._prepare_batch, T.train_step = _prepare_batch, train_step
+
+
+_PATCHES = {"transformers.trainer": _patch, "swift.megatron.trainers.base": _patch_megatron}
+
+
 class _Hook(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
-        if name != "transformers.trainer":
+        patch = _PATCHES.get(name)
+        if patch is None:
             return None
         sys.meta_path.remove(self)
         try:
@@ -98,8 +152,7 @@ class _Hook(importlib.abc.MetaPathFinder):
 
         def exec_and_patch(module):
             exec_module(module)
-            _patch(module)
-            sys.meta_path[:] = [f for f in sys.meta_path if f is not self]
+            patch(module)
 
         loader.exec_module = exec_and_patch
         return spec

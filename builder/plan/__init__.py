@@ -14,6 +14,7 @@ from ..errors import PlanError, Problem, SpecError
 from ..facts import gpus as gpu_table
 from ..facts import hub_config, kernels
 from ..facts import lora as lora_facts
+from ..facts import megatron as megatron_facts
 from ..facts import models as model_table
 from ..facts.models import ModelFacts
 from ..spec import Spec
@@ -435,6 +436,8 @@ def _plan_megatron(
     _check_volumes(spec, m, ckpt, errors)
     learning_rate, _, defaults_applied = _tuner_defaults(spec, warnings)
     env = train_env(spec, int(ckpt * memory.GIB))
+    for k, v in megatron_facts.ALLOC_ENV.items():  # train.env still wins
+        env.setdefault(k, v)
     if choice.gpus_per_node > 1:
         env["NPROC_PER_NODE"] = str(choice.gpus_per_node)
     else:

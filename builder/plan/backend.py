@@ -4,7 +4,9 @@ for Megatron on which layout (builder/plan/megatron.py).
 auto picks Megatron only where there is reason to expect it faster and it can run: an MoE model (ms-swift's own
 benchmark, Qwen3-30B-A3B full fine-tuning at 8K on 16 A800: 9.6 s/it vs ZeRO-3 91.2 s/it; dense 14B: 9.04 vs
 10.56, docs/source_en/Megatron-SWIFT/Quick-start.md), a full fine-tune, GPUs, an image with Megatron
-(stack.megatron) and a layout that fits. Not yet measured in this project (issue 20): the plan says so.
+(stack.megatron), more than one GPU and a layout that fits. On one H200 Megatron was measured at 0.91x the
+DeepSpeed default (builder/facts/megatron.py): with no ZeRO-3 traffic to save there, auto keeps DeepSpeed. The
+multi-GPU gain is ms-swift's figure, not yet this project's measurement: the plan says so.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..facts import gpus as gpu_table
+from ..facts import megatron as megatron_facts
 from ..facts.models import ModelFacts
 from ..spec import Spec
 from . import megatron
@@ -49,7 +52,7 @@ def choose(spec: Spec, m: ModelFacts | None, rows: int, warnings: list[str], err
     where = "set in the spec" if wanted == "megatron" else f"MoE model and the image has Megatron: {UPSTREAM}"
     if t.extra_args:
         warnings.append("train.extra_args go to `megatron sft` as they are: its flags differ from swift sft's")
-    return Backend("megatron", f"{where}; not yet measured by this project, issue 20", choice)
+    return Backend("megatron", f"{where}; this project measured it on one GPU only (docs/benchmarks.md)", choice)
 
 
 def _blocker(spec: Spec, m: ModelFacts | None) -> str | None:
@@ -68,6 +71,8 @@ def _blocker(spec: Spec, m: ModelFacts | None) -> str | None:
         return "train.tuner is lora: the Megatron plan covers full fine-tuning only so far"
     if t.max_steps is None and t.epochs != int(t.epochs):
         return f"train.epochs {t.epochs} is fractional: megatron sft takes whole epochs (or set train.max_steps)"
+    if t.backend == "auto" and spec.hardware.gpus * spec.k8s.nodes == 1:
+        return megatron_facts.SINGLE_GPU
     if t.backend == "auto" and not m.is_moe:
         return "dense model: ms-swift measures Megatron only ~1.17x ZeRO-3 there; the measured DeepSpeed path stays"
     return None

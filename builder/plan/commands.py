@@ -11,6 +11,7 @@ from typing import Any
 
 from ..facts import kernels, trackers
 from ..facts import lora as lora_facts
+from ..facts import megatron as megatron_facts
 from ..facts.models import ModelFacts, swift_names
 from ..spec import Spec
 from .parallel import Layout
@@ -178,9 +179,9 @@ def megatron_argv(
     flags: dict[str, Any] = {
         **_model_flags(spec, m),
         **_data_flags(spec),
-        # ms-swift's Megatron packing runs on the flash attention backend (its Qwen3-MoE example)
         "packing": True if packing else None,
-        "attention_backend": "flash" if packing else None,
+        # cuDNN's fused attention: ms-swift's default (flash) trained with wrong losses here (builder/facts/megatron.py)
+        "attention_backend": megatron_facts.ATTENTION_BACKEND,
         "tensor_model_parallel_size": lay.tp,
         "pipeline_model_parallel_size": lay.pp,
         "decoder_first_pipeline_num_layers": lay.first_stage_layers,

@@ -15,18 +15,22 @@ Memory per GPU (bytes), per pipeline stage, the largest stage counts:
   local dense = the stage's attention, norms and router / TP, plus the embedding (first stage) and the
   LM head (last stage) / TP; local expert = the stage's experts / (EP x ETP). Activations as
   memory.activations (Korthikanti et al.), divided by TP (sequence parallel) and CP.
-Checked against measurements: not yet (no Megatron run on a GPU so far; issue 20).
+Checked on one H200 (4-layer Qwen3-30B-A3B proxy, 8K packed rows; builder/facts/megatron.py): torch's peak
+allocation 68.0 GiB against 66.5 planned, 64.3 against 64.6 with full recompute. The device peak is that plus the
+CUDA context once the allocator's segments expand (the plan sets it: 72.0 GiB); without that it was 109.6.
 
-Expected step time (relative, what `auto` ranks by): the model's FLOPs over the GPUs used, times the
-pipeline bubble (1 + (PP - 1) / micro-batches per step), times 4/3 with full recompute, plus the optimizer
-step on the host with offload and a communication term per TP / EP / CP degree (COMM): assumptions, not
-measurements, said so in the plan.
+Expected step time (relative, what `auto` ranks by): the model's FLOPs over the GPUs used at the MFU measured on
+one H200, times the pipeline bubble (1 + (PP - 1) / micro-batches per step), times the measured cost of full
+recompute, plus the optimizer step on the host with offload and a communication term per TP / EP / CP degree
+(COMM). The MFU and the recompute cost are measured (one GPU); COMM and the host's Adam rate are assumptions,
+said so in the plan, since one GPU has no traffic to measure.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..facts import megatron as facts
 from ..facts.models import ModelFacts
 from .memory import CUDA_CONTEXT_GIB, GIB
 
@@ -48,10 +52,9 @@ RULES = {
     "with the middle stages even (decoder_first/last_pipeline_num_layers; TransformerConfig 'Uneven PP')",
 }
 
-# Step-time assumptions (not measured here yet): the extra share of step time per degree of each
+# Step-time assumptions (one GPU cannot measure them): the extra share of step time per degree of each
 # communication-bound dimension over NVLink, and the host's Adam throughput for optimizer offload.
 COMM = {"tp": 0.08, "ep": 0.05, "cp": 0.10, "pcie": 3.0}  # pcie multiplies the TP/EP/CP terms
-MFU = 0.35  # share of the GPUs' dense bf16 peak a layer's matmuls reach (for absolute seconds)
 HOST_ADAM_PARAMS_PER_S = 1.0e9  # CPU Adam + PCIe copies per node, parameters per second (order of magnitude)
 
 
@@ -209,9 +212,10 @@ def estimate(
 def step_seconds(
     m: ModelFacts, lay: Layout, seq: int, global_batch: int, micro_batch: int, tflops: float, interconnect: str
 ) -> float:
-    """Expected seconds per optimizer step: assumptions (COMM, MFU, HOST_ADAM_PARAMS_PER_S), not measurements."""
-    flops = 6 * m.active_params * seq * global_batch * (4 / 3 if lay.recompute else 1)
-    compute = flops / (lay.world * tflops * 1e12 * MFU)
+    """Expected seconds per optimizer step: MFU and recompute cost measured on one GPU; COMM and
+    HOST_ADAM_PARAMS_PER_S assumed."""
+    flops = 6 * m.active_params * seq * global_batch * (facts.RECOMPUTE_COST if lay.recompute else 1)
+    compute = flops / (lay.world * tflops * 1e12 * facts.MFU)
     micro_batches = max(global_batch // (micro_batch * lay.dp), 1)
     bubble = 1 + (lay.pp - 1) / micro_batches
     link = COMM["pcie"] if interconnect == "pcie" else 1.0

@@ -1,8 +1,9 @@
 """train.backend: megatron — the layouts megatron-core accepts, the planner's pick, its refusals and the
-`megatron sft` command (issue 20, first step: planned and rendered; not yet run on a GPU)."""
+`megatron sft` command (issue 20), and what the runs on one H200 changed (builder/facts/megatron.py)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from builder.plan import megatron as mg
 from builder.plan.memory import GIB
 
 QWEN = models.lookup("Qwen/Qwen3-30B-A3B-Thinking-2507")
+PROXY = Path(__file__).resolve().parents[2] / "bench" / "proxy" / "4layer" / "config.json"  # what ran on the H200
 STACK = {"stack": {"megatron": ["megatron-core==0.19.2", "mcore-bridge==1.6.5", "transformer-engine[pytorch]==2.20.2"]}}
 
 
@@ -94,7 +96,7 @@ def test_auto_picks_megatron_for_the_moe_model_with_an_uneven_pipeline_on_five_g
     plan = make_plan(validate(STACK))
     assert plan.feasible, plan.errors
     t = plan.train
-    assert t.backend == "megatron" and "9.5x" in t.backend_reason and "not yet measured" in t.backend_reason
+    assert t.backend == "megatron" and "9.5x" in t.backend_reason and "one GPU only" in t.backend_reason
     best = t.megatron.best
     assert (best.layout.tp, best.layout.pp, best.layout.ep) == (1, 5, 1) and best.layout.stages == (9, 10, 10, 10, 9)
     assert best.gpu_gib <= 140.4 * mg.HEADROOM
@@ -109,6 +111,40 @@ def test_auto_picks_megatron_for_the_moe_model_with_an_uneven_pipeline_on_five_g
     assert t.env["NPROC_PER_NODE"] == "5"
     # the data-parallel dimension with experts: rendered only for MoE models
     assert flags["--expert_model_parallel_size"] == "1" and flags["--moe_grouped_gemm"] == "true"
+    # measured on one H200: cuDNN attention (flash trained with wrong losses), expandable allocator segments
+    assert flags["--attention_backend"] == "fused"
+    assert t.env["PYTORCH_CUDA_ALLOC_CONF"] == "expandable_segments:True"
+
+
+def test_the_attention_backend_and_allocator_hold_without_packing_and_train_env_wins():
+    plan = make_plan(
+        validate({**STACK, "train": {"packing": False, "env": {"PYTORCH_CUDA_ALLOC_CONF": "max_split_size_mb:512"}}})
+    )
+    t = plan.train
+    assert t.backend == "megatron", plan.errors
+    assert t.argv[t.argv.index("--attention_backend") + 1] == "fused" and "--packing" not in t.argv
+    assert t.env["PYTORCH_CUDA_ALLOC_CONF"] == "max_split_size_mb:512"
+
+
+def test_one_gpu_keeps_deepspeed_on_auto_and_runs_megatron_when_asked():
+    one = {**STACK, "hardware": {"gpus": 1, "gpu": "H200"}, "model": {"config_path": str(PROXY)}}
+    auto = make_plan(validate(one))
+    assert auto.train.backend == "deepspeed" and "one GPU" in auto.train.backend_reason
+    asked = make_plan(validate({**one, "train": {"backend": "megatron"}}))
+    assert asked.train.backend == "megatron", asked.errors
+    assert "NPROC_PER_NODE" not in asked.train.env
+
+
+def test_the_step_time_model_is_calibrated_to_the_one_gpu_runs():
+    """bench/results/i20b3-megatron-fused-1gpu-1.json: 0.921 s per step of 4 packed 8K rows on the 4-layer proxy,
+    tp=pp=ep=1, no recompute; i20b2: full recompute 1.43x the step without (same batch)."""
+    proxy = models.facts_from_config(json.loads(PROXY.read_text()), "proxy")
+    plain = mg.estimate(proxy, lay(dp=1, stages=(4,)), 8192, 1, 4, 1, 989.0, "nvlink")
+    assert plain.step_s == pytest.approx(0.921, rel=0.1)
+    redo = mg.estimate(proxy, lay(dp=1, stages=(4,), recompute=True), 8192, 1, 4, 1, 989.0, "nvlink")
+    assert redo.step_s / plain.step_s == pytest.approx(1.43, rel=0.01)
+    # the memory formula against torch's peak allocation in the same runs: 68.0 GiB (66.5 planned) and 64.3
+    assert plain.gpu_gib == pytest.approx(68.0, rel=0.05) and redo.gpu_gib == pytest.approx(64.3, rel=0.05)
 
 
 def test_four_gpus_of_five_when_told_to():

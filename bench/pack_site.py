@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""Pack what the GPU machine lacks from a built training image into .whl/<name>.partN pieces (issue 20).
+
+The device machine has Python 3.12, torch 2.11.0+cu130 and its nvidia-* runtime, transformers and accelerate,
+but no network: ms-swift, DeepSpeed, FA4 with cutlass-dsl, and the Megatron stack (megatron-core, mcore-bridge,
+TransformerEngine with its torch extension compiled in the image) travel from the image the product builds
+(`Dockerfile.train` with MEGATRON_PACKAGES, as tests/test_cuda_images.py builds it). The distributions below
+are copied from the image's site-packages by their RECORD files, packed as one tar.xz and cut into pieces
+under the 64 MiB a device call carries; bench/device_session.sh unpacks them (PARTS, PARTS_SHA256).
+
+    python3 bench/pack_site.py modelforge/train:cu130-swift4.6.0-ubuntu-megatron      # -> .whl/mg.part0..N
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SITE = "/opt/venv/lib/python3.12/site-packages"
+PIECE = 56 * 2**20
+# ms-swift and what it needs beyond the machine (the issue-14 wheel set), FA4, the Megatron stack. Left out:
+# what the machine has, the CUDA header wheels (only TE's build needs them) and cudnn-frontend (TE imports it
+# only for sm100 grouped MLPs).
+DISTS = """ms_swift peft trl datasets modelscope modelscope_hub addict attrdict binpacking cpm_kernels dacite fastapi
+starlette importlib_metadata zipp lazy_importer json_repair nltk defusedxml openai httpx2 httpcore2 truststore jiter
+sniffio rouge uvicorn zstandard dill multiprocess xxhash pydantic pydantic_core typing_inspection annotated_types
+typing_extensions opentelemetry_api hjson fsspec cryptography cffi pycparser oss2 transformers_stream_generator
+deepspeed ninja py_cpuinfo msgpack
+flash_attn_4 nvidia_cutlass_dsl nvidia_cutlass_dsl_libs_base nvidia_cutlass_dsl_libs_core nvidia_cutlass_dsl_libs_cu13
+quack_kernels apache_tvm_ffi torch_c_dlpack_ext
+megatron_core mcore_bridge transformer_engine transformer_engine_cu13 transformer_engine_torch einops onnx onnxscript
+onnx_ir ml_dtypes nvdlfw_inspect protobuf""".split()
+
+
+def main() -> int:
+    image, name = sys.argv[1], (sys.argv[2] if len(sys.argv) > 2 else "mg")
+    with tempfile.TemporaryDirectory() as tmp:
+        sp = Path(tmp) / "sp"
+        cid = subprocess.run(["docker", "create", image, "true"], capture_output=True, text=True, check=True).stdout
+        try:
+            subprocess.run(["docker", "cp", f"{cid.strip()}:{SITE}", str(sp)], check=True)
+        finally:
+            subprocess.run(["docker", "rm", cid.strip()], capture_output=True)
+        have = {d.name[: -len(".dist-info")].rsplit("-", 1)[0]: d for d in sp.glob("*.dist-info")}
+        missing = [d for d in DISTS if d not in have]
+        if missing:
+            sys.exit(f"not in {image}: {', '.join(missing)}")
+        files: set[str] = set()
+        for dist in DISTS:
+            for row in csv.reader((have[dist] / "RECORD").open()):
+                rel = Path(row[0])
+                if ".." in rel.parts or "__pycache__" in rel.parts or rel.parts[0] == "bin":
+                    continue  # scripts land outside site-packages; the harness runs modules
+                if (sp / rel).is_file():
+                    files.add(str(rel))
+        listing = Path(tmp) / "files.txt"
+        listing.write_text("\n".join(sorted(files)) + "\n")
+        bundle = Path(tmp) / "bundle.tar.xz"
+        tar = subprocess.Popen(["tar", "-C", str(sp), "-cf", "-", "-T", str(listing)], stdout=subprocess.PIPE)
+        with bundle.open("wb") as out:
+            subprocess.run(["xz", "-3", "-T0"], stdin=tar.stdout, stdout=out, check=True)
+        if tar.wait() != 0:
+            sys.exit("tar failed")
+        data = bundle.read_bytes()
+    out_dir = REPO / ".whl"
+    out_dir.mkdir(exist_ok=True)
+    for old in out_dir.glob(f"{name}.part*"):
+        old.unlink()
+    pieces = [data[i : i + PIECE] for i in range(0, len(data), PIECE)]
+    for i, piece in enumerate(pieces):
+        (out_dir / f"{name}.part{i}").write_bytes(piece)
+    print(
+        f"{len(files)} files, {len(data) / 2**20:.0f} MiB in {len(pieces)} pieces: .whl/{name}.part0..{len(pieces) - 1}"
+    )
+    print(f"PARTS={len(pieces)} PARTS_SHA256={hashlib.sha256(data).hexdigest()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
