@@ -6,7 +6,7 @@
 #
 # A queue is "GPU_IDS:PORT:item item ...", items run one after another; an item is a plan name
 # ($PLANS/<item>.json, PLANS defaults to bench/plans), optionally "@N" to evaluate on held-out rows every
-# N steps, "a|b" (b only when a did not end ok), "imports" (the Megatron stack loads), the word "sanity", "fa4check" (bench/fa4_fix_check.py) or "setup" (nothing). Queues run side by
+# N steps, "a|b" (b only when a did not end ok), "imports" (the Megatron stack loads), "megatron-sanity", the word "sanity", "fa4check" (bench/fa4_fix_check.py) or "setup" (nothing). Queues run side by
 # side. No run starts when fewer than 100 s are left before DEADLINE_S (seconds after this script starts).
 # BATCH (env) names the run batch: results are <BATCH>-<plan>-<n>.json, with batch_id = BATCH.
 # Wheels: .whl/*.whl are installed into /tmp/site; .whl/*.tar.xz (site-packages trees packed here, for
@@ -83,6 +83,12 @@ import transformer_engine_torch; from importlib.metadata import version as v; \
 print('TE', te.__version__, 'mcore', v('megatron-core'), 'bridge', v('mcore-bridge'), 'fa4', v('flash-attn-4'))" 2>&1 | tail -5
   elif [ "$item" = fa4check ]; then
     python3 bench/fa4_fix_check.py $R/fa4-fix-check.json > $R/fa4-fix-check.log 2>&1; tail -3 $R/fa4-fix-check.log
+  elif [ "$item" = megatron-sanity ]; then
+    # megatron sft as rendered on the 1-layer proxy: killed once checkpoint-5 is complete, resumed through
+    # docker/entrypoint.sh (--mcore_model, --finetune false), which must go on from iteration 6 to 10
+    python3 bench/run_train_bench.py --plan $PLANS/megatron-sanity-1gpu.json --model $W/proxy1 --dataset $W/data.jsonl \
+      --workdir $W/runs --results $R --gpu-ids $ids --port $port --sanity --dist torchrun \
+      --name ${BATCH:+$BATCH-}megatron-sanity-1gpu ${BATCH:+--batch-id $BATCH} --timeout $((left - 15))
   elif [ "$item" = sanity ]; then
     # the rendered 1-GPU command exactly as rendered (no NPROC_PER_NODE), then, if that fails, with NPROC_PER_NODE=1
     python3 bench/run_train_bench.py --plan bench/plans/sanity-1gpu.json --model $W/proxy1 --dataset $W/data.jsonl \

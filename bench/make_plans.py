@@ -82,7 +82,9 @@ CONFIGS["megatron-recompute"] = MEGATRON + ["train.megatron.recompute=true"]
 # cuDNN's fused attention instead of flash (TE's flash path here is FA4: flash-attn 2/3 have no wheels)
 CONFIGS["megatron-fused"] = MEGATRON + ["train.extra_args.attention_backend=fused"]
 CONFIGS["megatron-fused-es"] = CONFIGS["megatron-fused"] + EXPANDABLE
-MEGATRON_LIKE = ("megatron", "megatron-recompute", "megatron-fused", "megatron-fused-es")
+# kill after checkpoint-5, resume through the entrypoint (run_train_bench --sanity), on the 1-layer proxy
+CONFIGS["megatron-sanity"] = MEGATRON
+MEGATRON_LIKE = ("megatron", "megatron-recompute", "megatron-fused", "megatron-fused-es", "megatron-sanity")
 EXTRA_PLUGINS = {"product-liger-lite": ["bench/plugins/liger_lite.py"]}  # appended to --external_plugins
 PRODUCT_LIKE = ("product", "product-liger-lite", "product-liger-full", "product-es", "product-tps", "product-noplugin")
 # The product without the FA4 int-cast plugin: shows that the fix is needed (expected to fail at the first step).
@@ -143,7 +145,7 @@ def main() -> None:
         sets = [f"hardware.gpus={plan_gpus}", "hardware.gpu=H200"] + (SEED if config == "sanity" else CONFIGS[config])
         real = plan(sets)
         stage = real["train"]["deepspeed"]
-        cfg = cfg1 if config == "sanity" else cfg4
+        cfg = cfg1 if config in ("sanity", "megatron-sanity") else cfg4
         if config in MEGATRON_LIKE:
             plan_gpus = gpus
             proxy_sets = [f"hardware.gpus={gpus}", *sets[1:], f"model.config_path={cfg}"]

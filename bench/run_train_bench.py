@@ -182,11 +182,21 @@ def kill_group(proc) -> None:
 
 
 def checkpoint_complete(d: Path) -> bool:
-    if not (d / "trainer_state.json").is_file():
-        return False
-    if list(d.glob("global_step*")) and not (d / "latest").is_file():
-        return False
-    return True
+    """The rule `modelforge status` and the entrypoint resume by (DeepSpeed and Megatron checkpoints)."""
+    from builder.runs.state import _is_complete
+
+    return d.is_dir() and _is_complete(d)
+
+
+def megatron_shim(workdir: Path) -> Path:
+    """A `megatron` command for a machine whose wheels were unpacked without their scripts: the rendered argv
+    runs as rendered, and the entrypoint's Megatron resume branch (it matches on `megatron`) is the one taken."""
+    bin_dir = workdir / "bin"
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    shim = bin_dir / "megatron"
+    shim.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -m swift.cli._megatron.main "$@"\n')
+    shim.chmod(0o755)
+    return bin_dir
 
 
 def tail(path: Path, n: int = 40) -> str:
@@ -285,13 +295,11 @@ def main() -> int:
     if plugins:
         set_flag(flags, "external_plugins", plugins)
         subs["external_plugins"] = " ".join(plugins)
-    if shutil.which(head[0]) is None and head[0] in ("swift", "megatron"):  # wheels unpacked without their scripts
-        head = [
-            sys.executable,
-            "-m",
-            {"swift": "swift.cli.main", "megatron": "swift.cli._megatron.main"}[head[0]],
-            *head[1:],
-        ]
+    shim_dir = None
+    if shutil.which(head[0]) is None and head[0] == "swift":  # wheels unpacked without their scripts
+        head = [sys.executable, "-m", "swift.cli.main", *head[1:]]
+    elif shutil.which(head[0]) is None and head[0] == "megatron":
+        shim_dir = megatron_shim(Path(args.workdir))
     argv = flatten(head, flags)
 
     env_rendered = dict(plan["train"]["env"])
@@ -322,6 +330,8 @@ def main() -> int:
     env.update(env_rendered)
     env.update(env_added)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO / "bench" / "probe"), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    if shim_dir:
+        env["PATH"] = os.pathsep.join([str(shim_dir), env.get("PATH", "")])
     env["MF_BENCH_PROBE"] = str(probe_dir)
 
     poller = MemPoller(gpu_ids)
@@ -494,18 +504,32 @@ def main() -> int:
         ckpts = sorted(p.name for p in out_dir.glob("checkpoint-*"))
         state = out_dir / "checkpoint-10" / "trainer_state.json"
         result["detail"]["checkpoints"] = ckpts
+        result["detail"]["checkpoints_complete"] = {
+            p.name: checkpoint_complete(p) for p in out_dir.glob("checkpoint-*")
+        }
         # On-disk size of each checkpoint against the planner's estimate the entrypoint checks free space with.
         result["detail"]["checkpoint_bytes"] = {
             p.name: sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
             for p in sorted(out_dir.glob("checkpoint-*"))
         }
         result["detail"]["planner_checkpoint_bytes"] = int(env_rendered.get("MF_CHECKPOINT_BYTES", 0)) or None
-        result["detail"]["final_global_step"] = json.loads(state.read_text())["global_step"] if state.exists() else None
+        if megatron:  # Megatron-SWIFT: its iteration counter ("N/M") in the log, and the last checkpoint's
+            iters = [_step_of(r) for r in all_logs if r.get("iteration")]
+            result["detail"]["iterations_logged"] = iters
+            result["detail"]["final_global_step"] = max((i for i in iters if i), default=None)
+        else:
+            result["detail"]["final_global_step"] = (
+                json.loads(state.read_text())["global_step"] if state.exists() else None
+            )
         steps_after_resume = [row["step"] for row in r0]
         result["detail"]["probe_steps_rank0"] = steps_after_resume
         ok = (result["detail"]["resumed_from"] or "").endswith("checkpoint-5") and result["detail"][
             "final_global_step"
         ] == 10
+        if megatron:  # the resumed run goes on from iteration 6 (--finetune false), it does not start over
+            iters = [i for i in result["detail"]["iterations_logged"] if i]
+            drop = next((k for k in range(1, len(iters)) if iters[k] <= iters[k - 1]), len(iters))
+            ok = ok and all(i > 5 for i in iters[drop:])
         result["sanity_ok"] = bool(ok)
         if status == "ok" and not ok:
             result["status"] = "failed: resume check"
