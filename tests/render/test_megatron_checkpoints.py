@@ -11,6 +11,8 @@ from pathlib import Path
 from builder.runs import state as run_state
 from tests.render.test_merge import run
 
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
 
 def megatron_ckpt(tmp_path: Path, step: int, *, metadata: bool = True, index: bool = True) -> Path:
     path = tmp_path / "run" / f"checkpoint-{step}"
@@ -91,3 +93,14 @@ def test_status_reads_megatron_logs_and_checkpoints(tmp_path):
         f.write(json.dumps({"last_model_checkpoint": str(run_dir / "checkpoint-30"), "best_model_checkpoint": None,
                             "best_metric": None}) + "\n")  # fmt: skip
     assert run_state.read_run(run_dir).finished
+
+
+def test_status_reads_the_log_a_real_megatron_sft_wrote(tmp_path):
+    """The last three lines of logging.jsonl from `megatron sft` on the H200 (bench batch i20b1, ms-swift 4.6.0)."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "logging.jsonl").write_text((FIXTURES / "megatron-logging.jsonl").read_text())
+    state = run_state.read_run(run_dir)
+    assert (state.step, state.max_steps) == (10, 10) and state.finished
+    assert [p.step for p in state.points] == [9, 10] and state.points[-1].loss == 11.41391373
+    assert state.elapsed_s == 70
