@@ -160,6 +160,17 @@ def test_the_megatron_layer_compiles_transformer_engine_and_knows_the_rendered_f
         .splitlines()[-1]
     )
     assert resume["unknown"] == []
+    # across nodes (k8s): the layout spans them and the cluster plan adds its collective timeout to the command
+    k8s = plan.spec.k8s.model_copy(update={"nodes": 2})
+    two = make_plan(plan.spec.model_copy(update={"stack": stack, "k8s": k8s}))
+    assert two.train.backend == "megatron" and two.train.megatron.best.layout.world > plan.spec.hardware.gpus
+    assert two.cluster.train_args[:1] == ["--ddp_timeout"]
+    across = json.loads(
+        docker_run(ref, "-c", MEGATRON_PROBE, json.dumps([*two.train.argv[2:], *two.cluster.train_args]))
+        .strip()
+        .splitlines()[-1]
+    )
+    assert across["unknown"] == [], across
     print(f"\nMegatron layer: {found} in {seconds:.0f} s")
     path = ROOT / ".smoke/cuda-images.json"
     report = json.loads(path.read_text())
