@@ -6,8 +6,9 @@
 #
 # A queue is "GPU_IDS:PORT:item item ...", items run one after another; an item is a plan name
 # ($PLANS/<item>.json, PLANS defaults to bench/plans), optionally "@N" to evaluate on held-out rows every
-# N steps, "a|b" (b only when a did not end ok), "imports" (the Megatron stack loads), "megatron-sanity", the word "sanity", "fa4check" (bench/fa4_fix_check.py) or "setup" (nothing). Queues run side by
-# side. No run starts when fewer than 100 s are left before DEADLINE_S (seconds after this script starts).
+# N steps, "a|b" (b only when a did not end ok), "imports" (the Megatron stack loads), "megatron-sanity",
+# the word "sanity", "fa4check" (bench/fa4_fix_check.py) or "setup" (nothing). Queues run side by side.
+# No run starts when fewer than 100 s are left before DEADLINE_S (seconds after this script starts).
 # BATCH (env) names the run batch: results are <BATCH>-<plan>-<n>.json, with batch_id = BATCH.
 # Wheels: .whl/*.whl are installed into /tmp/site; .whl/*.tar.xz (site-packages trees packed here, for
 # wheels over the transfer limit) are unpacked there; each once per machine.
@@ -67,7 +68,7 @@ run() {  # run GPU_IDS PORT ITEM; ITEM "a|b": b runs only when a did not end wit
   if [[ "$3" == *"|"* ]]; then
     run "$1" "$2" "${3%%|*}"
     local first=${3%%|*} n=${SEEN[${3%%|*}]:-1}
-    local res=$R/${BATCH:+$BATCH-}$first${BATCH:+-$n}.json; [ -n "$BATCH" ] || res=$R/$first.json
+    local res=$R/${BATCH:+$BATCH-}$first${BATCH:+-$n}.json
     python3 -c "import json,sys; sys.exit(json.load(open('$res')).get('status') != 'ok')" 2>/dev/null \
       || run "$1" "$2" "${3#*|}"
     return 0

@@ -147,7 +147,6 @@ def main() -> None:
         stage = real["train"]["deepspeed"]
         cfg = cfg1 if config in ("sanity", "megatron-sanity") else cfg4
         if config in MEGATRON_LIKE:
-            plan_gpus = gpus
             proxy_sets = [f"hardware.gpus={gpus}", *sets[1:], f"model.config_path={cfg}"]
             proxy = plan(proxy_sets)
             doc = {"config": config, "gpus": gpus, "plan_gpus": gpus, "sets": proxy_sets, "real_sets": sets}

@@ -296,10 +296,11 @@ def main() -> int:
         set_flag(flags, "external_plugins", plugins)
         subs["external_plugins"] = " ".join(plugins)
     shim_dir = None
-    if shutil.which(head[0]) is None and head[0] == "swift":  # wheels unpacked without their scripts
-        head = [sys.executable, "-m", "swift.cli.main", *head[1:]]
-    elif shutil.which(head[0]) is None and head[0] == "megatron":
-        shim_dir = megatron_shim(Path(args.workdir))
+    if shutil.which(head[0]) is None:  # wheels unpacked without their scripts
+        if head[0] == "swift":
+            head = [sys.executable, "-m", "swift.cli.main", *head[1:]]
+        elif head[0] == "megatron":
+            shim_dir = megatron_shim(Path(args.workdir))
     argv = flatten(head, flags)
 
     env_rendered = dict(plan["train"]["env"])
@@ -443,9 +444,10 @@ def main() -> int:
             "per_device_train_batch_size": int(
                 get_flag(flags, "micro_batch_size" if megatron else "per_device_train_batch_size", 1)
             ),
-            "gradient_accumulation_steps": int(get_flag(flags, "gradient_accumulation_steps", 1))
-            if not megatron
-            else int(get_flag(flags, "global_batch_size", 1)) // int(get_flag(flags, "micro_batch_size", 1)) // gpus,
+            # Megatron has no such flag: the plan's micro-batches per data-parallel rank and step
+            "gradient_accumulation_steps": plan["train"]["grad_accum"]
+            if megatron
+            else int(get_flag(flags, "gradient_accumulation_steps", 1)),
             "gradient_checkpointing": get_flag(flags, "gradient_checkpointing"),
             "deepspeed": get_flag(flags, "deepspeed"),
             "measured_steps": [a, b - 1] if measured else None,
@@ -513,10 +515,11 @@ def main() -> int:
             for p in sorted(out_dir.glob("checkpoint-*"))
         }
         result["detail"]["planner_checkpoint_bytes"] = int(env_rendered.get("MF_CHECKPOINT_BYTES", 0)) or None
-        if megatron:  # Megatron-SWIFT: its iteration counter ("N/M") in the log, and the last checkpoint's
-            iters = [_step_of(r) for r in all_logs if r.get("iteration")]
+        iters: list[int] = []
+        if megatron:  # Megatron-SWIFT: its iteration counter ("N/M") in the log
+            iters = [i for i in (_step_of(r) for r in all_logs if r.get("iteration")) if i]
             result["detail"]["iterations_logged"] = iters
-            result["detail"]["final_global_step"] = max((i for i in iters if i), default=None)
+            result["detail"]["final_global_step"] = max(iters, default=None)
         else:
             result["detail"]["final_global_step"] = (
                 json.loads(state.read_text())["global_step"] if state.exists() else None
@@ -527,7 +530,6 @@ def main() -> int:
             "final_global_step"
         ] == 10
         if megatron:  # the resumed run goes on from iteration 6 (--finetune false), it does not start over
-            iters = [i for i in result["detail"]["iterations_logged"] if i]
             drop = next((k for k in range(1, len(iters)) if iters[k] <= iters[k - 1]), len(iters))
             ok = ok and all(i > 5 for i in iters[drop:])
         result["sanity_ok"] = bool(ok)

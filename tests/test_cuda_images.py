@@ -149,27 +149,22 @@ def test_the_megatron_layer_compiles_transformer_engine_and_knows_the_rendered_f
     megatron_plan = make_plan(plan.spec.model_copy(update={"stack": stack}))
     assert megatron_plan.train.backend == "megatron"
     argv = megatron_plan.train.argv
-    found = json.loads(docker_run(ref, "-c", MEGATRON_PROBE, json.dumps(argv[2:])).strip().splitlines()[-1])
+
+    def probe(flags: list[str]) -> dict:
+        return json.loads(docker_run(ref, "-c", MEGATRON_PROBE, json.dumps(flags)).strip().splitlines()[-1])
+
+    found = probe(argv[2:])
     assert found["unknown"] == [], found
     assert (found["te"], found["mcore"], found["bridge"]) == ("2.20.2", "0.19.2", "1.6.5"), found
     assert found["python"] == "3.12"
     # the entrypoint's resume flags are arguments too
-    resume = json.loads(
-        docker_run(ref, "-c", MEGATRON_PROBE, json.dumps(["--mcore_model", "x", "--finetune", "false"]))
-        .strip()
-        .splitlines()[-1]
-    )
-    assert resume["unknown"] == []
+    assert probe(["--mcore_model", "x", "--finetune", "false"])["unknown"] == []
     # across nodes (k8s): the layout spans them and the cluster plan adds its collective timeout to the command
     k8s = plan.spec.k8s.model_copy(update={"nodes": 2})
     two = make_plan(plan.spec.model_copy(update={"stack": stack, "k8s": k8s}))
     assert two.train.backend == "megatron" and two.train.megatron.best.layout.world > plan.spec.hardware.gpus
     assert two.cluster.train_args[:1] == ["--ddp_timeout"]
-    across = json.loads(
-        docker_run(ref, "-c", MEGATRON_PROBE, json.dumps([*two.train.argv[2:], *two.cluster.train_args]))
-        .strip()
-        .splitlines()[-1]
-    )
+    across = probe([*two.train.argv[2:], *two.cluster.train_args])
     assert across["unknown"] == [], across
     print(f"\nMegatron layer: {found} in {seconds:.0f} s")
     path = ROOT / ".smoke/cuda-images.json"
