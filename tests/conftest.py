@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -77,3 +78,44 @@ def share_smoke_wheelhouse(out: Path) -> None:
                 os.link(wheel, target / wheel.name)
             except OSError:
                 pass  # another filesystem: prepare() fetches it
+
+
+# Disk hygiene. A rebuild moves an image's tag and leaves the old image nameless (the serving CUDA image is
+# 11 GB), and a push leaves a registry-prefixed tag: runs of the suite piled up 36 GB of these and filled a
+# CI disk. The session removes what it left so, and only that: nameless images older than the run stay.
+PUSHED_REF = re.compile(r"^(127\.0\.0\.1|localhost):\d+/")
+_BEFORE: dict[str, set[str] | None] = {}
+
+
+def _images(*filters: str) -> set[str] | None:
+    docker = shutil.which("docker")
+    if not docker:
+        return None
+    args = [docker, "images", "--no-trunc", *filters]
+    try:
+        listed = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return set(listed.stdout.split()) if listed.returncode == 0 else None  # None: no engine
+
+
+def _image_state() -> dict[str, set[str] | None]:
+    return {
+        "nameless": _images("-q", "--filter", "dangling=true"),
+        "refs": _images("--format", "{{.Repository}}:{{.Tag}}"),
+    }
+
+
+def pytest_sessionstart(session):
+    _BEFORE.update(_image_state())
+
+
+def pytest_sessionfinish(session, exitstatus):
+    after = _image_state()
+    if _BEFORE.get("refs") is None or after["refs"] is None:
+        return  # no engine at one end: nothing this run can have left
+    pushed = sorted(ref for ref in after["refs"] - _BEFORE["refs"] if PUSHED_REF.match(ref))
+    nameless = sorted((after["nameless"] or set()) - (_BEFORE["nameless"] or set()))
+    for batch in (pushed, nameless):  # untag first: a pushed tag is the other name of a built image
+        if batch:
+            subprocess.run([shutil.which("docker"), "rmi", *batch], capture_output=True, timeout=600)
