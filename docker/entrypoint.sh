@@ -79,14 +79,16 @@ if isinstance(targets, list):
 EOF
 }
 
-# The data check (builder/data/check.py, stdlib only) on the mounted data, before the GPUs spin up:
+# The data check (builder/data/check/, stdlib only) on the mounted data, before the GPUs spin up:
 # the --dataset values of the training command, local files and hub names. MF_SKIP_DATA_CHECK=1 skips it.
 check_data() {
-  checker=${MF_DATA_CHECKER:-/usr/local/lib/modelforge/check.py}
+  checker=${MF_DATA_CHECKER:-/usr/local/lib/modelforge/check}
   if [ "${MF_SKIP_DATA_CHECK:-0}" = 1 ]; then log "data check skipped (MF_SKIP_DATA_CHECK=1)"; return 0; fi
-  if [ ! -f "$checker" ]; then log "no data checker at $checker: data not checked"; return 0; fi
+  if [ ! -f "$checker/__main__.py" ]; then log "no data checker at $checker: data not checked"; return 0; fi
   log "checking the training data (MF_SKIP_DATA_CHECK=1 skips this)"
-  python3 "$checker" --from-command -- "$@" >&2 && return 0
+  # a package run with -m (its modules import each other), from its parent folder
+  PYTHONPATH="$(dirname "$checker")${PYTHONPATH:+:$PYTHONPATH}" python3 -m "$(basename "$checker")" \
+    --from-command -- "$@" >&2 && return 0
   log "the data check failed: fix the data above, or set MF_SKIP_DATA_CHECK=1 to train anyway"
   exit 1
 }

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def runner():
-    sys.path.insert(0, str(ROOT / "builder" / "data"))  # the image has check.py beside evaluate.py
+    sys.path.insert(0, str(ROOT / "builder" / "data"))  # the image has the check package beside evaluate.py
     spec = importlib.util.spec_from_file_location("mf_evaluate", ROOT / "builder/templates/context/evaluate.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -120,7 +120,7 @@ def test_compose_service_and_k8s_job_hold_no_key_and_write_to_the_run(tmp_path):
     assert api == f"http://{plan.spec.name}-serve:{plan.spec.serve.port}/v1"
     assert c["securityContext"]["readOnlyRootFilesystem"] and pod["automountServiceAccountToken"] is False
     assert "kubectl apply -k k8s/eval/" in files["k8s/README.md"]
-    assert "evalscope==1.14.1" in files["Dockerfile.eval"] and "COPY docker/check.py" in files["Dockerfile.eval"]
+    assert "evalscope==1.14.1" in files["Dockerfile.eval"] and "COPY docker/check/" in files["Dockerfile.eval"]
 
 
 def test_an_eval_dataset_must_be_on_a_volume_the_eval_container_mounts():

@@ -43,7 +43,7 @@ def test_installed_modelforge_renders_in_any_folder_the_same_files(installed, tm
         "Dockerfile.serve",
         "docker/entrypoint.sh",
         "docker/fa4_max_seqlen.py",
-        "docker/check.py",
+        "docker/check/read.py",
         "compose/docker-compose.yml",
         "k8s/kustomization.yaml",
     ):

@@ -1,7 +1,7 @@
 """Training data: `modelforge data check` and `modelforge data convert`.
 
-check.py is standard-library only and self-contained (the training image runs it on the
-mounted data); formats.py and hub.py name its parts; convert.py builds on it. Nothing here
+check/ is a standard-library-only package, self-contained (the training and eval images copy it
+and run it on the mounted data); convert.py builds on it. Nothing here
 imports pydantic or jinja: the spec is loaded only when `data check` has no PATH and checks
 the spec's train.dataset.
 """

@@ -14,7 +14,8 @@ from .dockerfiles import TEMPLATES
 
 PACKAGE = Path(__file__).resolve().parents[1]
 CONTEXT = TEMPLATES / "context"
-# docker/<name> <- its source. The data checker runs in the training container too (stdlib only, one file).
+# docker/<name> <- its source. The data checker (a stdlib-only package) runs in the training and eval
+# containers too: docker/check/ holds its modules.
 COPIED = {
     name: CONTEXT / name
     for name in (
@@ -26,7 +27,7 @@ COPIED = {
         "evaluate.py",
     )
 }
-COPIED["check.py"] = PACKAGE / "data" / "check.py"
+COPIED.update({f"check/{source.name}": source for source in sorted((PACKAGE / "data" / "check").glob("*.py"))})
 
 
 def generated(source: Path) -> str:

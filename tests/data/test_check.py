@@ -18,7 +18,7 @@ from builder.data.check import PROBLEM, WARNING, Progress, check_file, check_tar
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "data"
 CLEAN, PROBLEMS = FIX / "clean", FIX / "problems"
-SCRIPT = Path(check.__file__)
+PACKAGE = Path(check.__file__).parent  # builder/data/check/: what the images copy
 
 
 def issues(path: Path, **kw) -> list[tuple]:
@@ -183,7 +183,7 @@ def test_json_list_without_closing_bracket(tmp_path):
 
 
 def test_json_list_above_the_limit_is_refused_with_advice(tmp_path, monkeypatch):
-    monkeypatch.setattr(check, "JSON_LIST_LIMIT", 10)
+    monkeypatch.setattr(check.read, "JSON_LIST_LIMIT", 10)
     path = tmp_path / "big.json"
     path.write_text('[{"query": "a", "response": "b"}]')
     rep = check_file(str(path))
@@ -313,19 +313,23 @@ def test_datasets_from_a_swift_command():
 
 
 def run_script(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    # -I -S: no site-packages, no PYTHONPATH: the script must live on the standard library alone
-    return subprocess.run([sys.executable, "-I", "-S", *args], capture_output=True, text=True, cwd=cwd, timeout=60)
+    """`python3 -m check ...` as the training entrypoint runs it: the package's parent on PYTHONPATH and
+    nothing else (-S -s: no site-packages, so it must live on the standard library alone)."""
+    lib = cwd / "lib"
+    return subprocess.run(
+        [sys.executable, "-S", "-s", "-m", "check", *args], capture_output=True, text=True, cwd=cwd, timeout=60,
+        env={"PYTHONPATH": str(lib), "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
 
 
-def test_standalone_script_alone_in_a_folder(tmp_path):
-    shutil.copy(SCRIPT, tmp_path / "check.py")
+def test_standalone_package_alone_in_a_folder(tmp_path):
+    shutil.copytree(PACKAGE, tmp_path / "lib" / "check", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(PROBLEMS / "unknown_role.jsonl", tmp_path / "train.jsonl")
-    result = run_script("check.py", "train.jsonl", cwd=tmp_path)
+    result = run_script("train.jsonl", cwd=tmp_path)
     assert result.returncode == 1, result.stderr
     assert "train.jsonl:3: messages[1].role: unknown role 'robot'" in result.stdout and "Traceback" not in result.stderr
     shutil.copy(CLEAN / "messages.jsonl", tmp_path / "good.jsonl")
     result = run_script(
-        "check.py",
         "--offline",
         "--from-command",
         "--",
@@ -344,16 +348,14 @@ def test_standalone_script_alone_in_a_folder(tmp_path):
         "org/name#10: hub dataset on ModelScope, sample of 10 rows: not looked up on the hub (--offline)"
         in result.stdout
     )
-    missing = run_script(
-        "check.py", "--from-command", "--", "swift", "sft", "--dataset", "/data/nope.jsonl", cwd=tmp_path
-    )
+    missing = run_script("--from-command", "--", "swift", "sft", "--dataset", "/data/nope.jsonl", cwd=tmp_path)
     assert missing.returncode == 2 and "error: /data/nope.jsonl: no such file or directory" in missing.stderr
-    assert run_script("check.py", "--from-command", "--", "swift", "sft", cwd=tmp_path).returncode == 0
+    assert run_script("--from-command", "--", "swift", "sft", cwd=tmp_path).returncode == 0
 
 
 def test_data_package_imports_no_pydantic_or_jinja(root):
     code = (
-        "import sys, builder.data, builder.data.check, builder.data.convert, builder.data.formats, builder.data.hub; "
+        "import sys, builder.data, builder.data.check, builder.data.convert; "
         "bad = [m for m in ('pydantic', 'jinja2', 'yaml', 'builder.spec') if m in sys.modules]; print(bad)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, timeout=60)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from builder.data.formats import PROBLEM, WARNING, detect_format, row_format, to_messages, validate_row
+from builder.data.check.formats import PROBLEM, WARNING, detect_format, row_format, to_messages, validate_row
 
 
 def codes(row: dict) -> list[tuple[str, str]]:

@@ -49,12 +49,12 @@ def codes(rep) -> list[tuple[str, int | None]]:
 
 @contextmanager
 def line_limit(n: int):
-    old = check.MAX_LINE_BYTES
-    check.MAX_LINE_BYTES = n
+    old = check.read.MAX_LINE_BYTES
+    check.read.MAX_LINE_BYTES = n
     try:
         yield
     finally:
-        check.MAX_LINE_BYTES = old
+        check.read.MAX_LINE_BYTES = old
 
 
 def sparse_huge_line(path: Path, size: int = 2 * GiB) -> Path:

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from builder.data.check import check_targets
-from builder.data.hub import check_hub, classify_target, hub_api_url, parse_hub_dataset, probe_hub
+from builder.data.check.hub import check_hub, classify_target, hub_api_url, parse_hub_dataset, probe_hub
 
 
 @pytest.mark.parametrize(
