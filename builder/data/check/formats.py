@@ -161,14 +161,19 @@ def _messages_turns(row: dict, issues: list[Issue]) -> list[tuple[str | None, st
     return turns
 
 
-def _sharegpt_turns(row: dict, issues: list[Issue]) -> list[tuple[str | None, str, int]]:
-    turns: list[tuple[str | None, str, int]] = []
+def _system_turn(row: dict, issues: list[Issue]) -> list[tuple[str | None, str, int]]:
+    """The top-level `system` of a ShareGPT, alpaca or query/response row, as the first turn (if not empty)."""
     system = row.get("system")
-    if system is not None:
-        if not isinstance(system, str):
-            issues.append((PROBLEM, "bad_type", f"system: expected a string, got {_type(system)}"))
-        elif system.strip():
-            turns.append(("system", "system", len(system)))
+    if system is None:
+        return []
+    if not isinstance(system, str):
+        issues.append((PROBLEM, "bad_type", f"system: expected a string, got {_type(system)}"))
+        return []
+    return [("system", "system", len(system))] if system.strip() else []
+
+
+def _sharegpt_turns(row: dict, issues: list[Issue]) -> list[tuple[str | None, str, int]]:
+    turns = _system_turn(row, issues)
     conv = _turn_list(row, "conversations", issues)
     for i, msg in enumerate(conv or []):
         where = f"conversations[{i}]"
@@ -193,13 +198,7 @@ def _sharegpt_turns(row: dict, issues: list[Issue]) -> list[tuple[str | None, st
 
 
 def _pair_turns(row: dict, fmt: str, issues: list[Issue]) -> list[tuple[str | None, str, int]]:
-    turns: list[tuple[str | None, str, int]] = []
-    system = row.get("system")
-    if system is not None:
-        if not isinstance(system, str):
-            issues.append((PROBLEM, "bad_type", f"system: expected a string, got {_type(system)}"))
-        elif system.strip():
-            turns.append(("system", "system", len(system)))
+    turns = _system_turn(row, issues)
     history = row.get("history")
     if history not in (None, []):
         if not isinstance(history, list):
