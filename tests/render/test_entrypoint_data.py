@@ -13,7 +13,7 @@ CHECKER = str(ROOT / "docker" / "check")  # what Dockerfile.train copies to /usr
 def train(tmp_path, rows: str, **env: str):
     data = tmp_path / "train.jsonl"
     data.write_text(rows)
-    command = ("swift", "sft", "--model", "org/base", "--dataset", str(data), "--output_dir", "OUT")
+    command = ("swift", "sft", "--model", "org/base", "--dataset", str(data), "--output_dir", str(tmp_path / "out"))
     return data, run(tmp_path, "train", *command, MF_DATA_CHECKER=CHECKER, **env)
 
 
