@@ -47,7 +47,8 @@ DEFAULTS = {"system": "", "temperature": 0.6, "top_p": 0.95, "max_tokens": MAX_T
 
 def client(api: str, key_env: str = "VLLM_API_KEY") -> openai.OpenAI:
     key = os.environ.get(key_env) or os.environ.get("VLLM_API_KEY") or "EMPTY"
-    return openai.OpenAI(base_url=api, api_key=key, timeout=httpx.Timeout(600, connect=5), max_retries=0)
+    # openai's own Timeout class: openai 3.60 runs on httpx2, which refuses an httpx.Timeout (seen with httpx2 2.17.0)
+    return openai.OpenAI(base_url=api, api_key=key, timeout=openai.Timeout(600, connect=5), max_retries=0)
 
 
 def server_state(api: str) -> str:
