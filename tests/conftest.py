@@ -82,40 +82,47 @@ def share_smoke_wheelhouse(out: Path) -> None:
 
 # Disk hygiene. A rebuild moves an image's tag and leaves the old image nameless (the serving CUDA image is
 # 11 GB), and a push leaves a registry-prefixed tag: runs of the suite piled up 36 GB of these and filled a
-# CI disk. The session removes what it left so, and only that: nameless images older than the run stay.
+# CI disk. At the end the session removes the images that bore a modelforge name when it began and have lost
+# it since, and the tags it pushed. Only those: a nameless image it did not name may be another build's
+# layer in progress (removing one broke a concurrent build).
 PUSHED_REF = re.compile(r"^(127\.0\.0\.1|localhost):\d+/")
-_BEFORE: dict[str, set[str] | None] = {}
+_BEFORE: dict[str, set[str]] = {}
 
 
-def _images(*filters: str) -> set[str] | None:
+def _docker_images(*args: str) -> list[str] | None:
+    """Lines of `docker images --no-trunc ARGS`, or None when there is no engine."""
     docker = shutil.which("docker")
     if not docker:
         return None
-    args = [docker, "images", "--no-trunc", *filters]
     try:
-        listed = subprocess.run(args, capture_output=True, text=True, timeout=60)
+        listed = subprocess.run([docker, "images", "--no-trunc", *args], capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    return set(listed.stdout.split()) if listed.returncode == 0 else None  # None: no engine
+    return listed.stdout.split("\n") if listed.returncode == 0 else None
 
 
-def _image_state() -> dict[str, set[str] | None]:
-    return {
-        "nameless": _images("-q", "--filter", "dangling=true"),
-        "refs": _images("--format", "{{.Repository}}:{{.Tag}}"),
-    }
+def _named() -> dict[str, str] | None:
+    """{ref: image id} of every tagged image."""
+    lines = _docker_images("--format", "{{.Repository}}:{{.Tag}} {{.ID}}")
+    if lines is None:
+        return None
+    return dict(line.split() for line in lines if line.strip() and not line.startswith("<none>"))
 
 
 def pytest_sessionstart(session):
-    _BEFORE.update(_image_state())
+    named = _named()
+    if named is not None:
+        _BEFORE["refs"] = set(named)
+        _BEFORE["ours"] = {image for ref, image in named.items() if "modelforge/" in ref}
 
 
 def pytest_sessionfinish(session, exitstatus):
-    after = _image_state()
-    if _BEFORE.get("refs") is None or after["refs"] is None:
+    named = _named()
+    if "refs" not in _BEFORE or named is None:
         return  # no engine at one end: nothing this run can have left
-    pushed = sorted(ref for ref in after["refs"] - _BEFORE["refs"] if PUSHED_REF.match(ref))
-    nameless = sorted((after["nameless"] or set()) - (_BEFORE["nameless"] or set()))
-    for batch in (pushed, nameless):  # untag first: a pushed tag is the other name of a built image
+    pushed = sorted(ref for ref in set(named) - _BEFORE["refs"] if PUSHED_REF.match(ref))
+    nameless = set(_docker_images("-q", "--filter", "dangling=true") or [])
+    replaced = sorted(nameless & _BEFORE["ours"])
+    for batch in (pushed, replaced):  # untag first: a pushed tag is the other name of a built image
         if batch:
             subprocess.run([shutil.which("docker"), "rmi", *batch], capture_output=True, timeout=600)
