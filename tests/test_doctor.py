@@ -29,7 +29,9 @@ from builder.doctor import (
     run_doctor,
     suggest_gpu,
 )
+from builder.facts.images import MEGATRON_LAYER_GIB, image_gib
 from builder.plan import make_plan
+from builder.render.compose import image_ref
 from builder.spec import Spec
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "doctor"
@@ -62,11 +64,13 @@ class FakeHost(Host):
         tools=(),
         paths=(),
         volumes=None,
+        images=(),
     ):
         self.smi, self.smi_rc, self.docker, self.docker_rc, self.docker_err = smi, smi_rc, docker, docker_rc, docker_err
         self.compose, self.compose_v1 = compose, compose_v1
         self.disks, self.free_gib, self.mem, self.shm_gib = disks or {}, free_gib, mem, shm_gib
         self.tools, self.paths, self.volumes = tools, set(paths), volumes or {}
+        self.images = set(images)  # refs built here
 
     def nvidia_smi(self):
         return None if self.smi is None else (self.smi_rc, read(self.smi), "")
@@ -90,6 +94,9 @@ class FakeHost(Host):
 
     def which(self, name):
         return f"/usr/bin/{name}" if name in self.tools else None
+
+    def image_exists(self, ref):
+        return ref in self.images
 
     def exists(self, path):
         return path in self.paths or path == "/"
@@ -315,9 +322,39 @@ def test_disk_needs_from_the_plan(tmp_path):
     assert checks["disk model_cache"].status == PASS
     assert (
         checks["disk checkpoints"].status == WARN
-        and "with model_cache on the same disk" in checks["disk checkpoints"].detail
+        and "with images, model_cache on the same disk" in checks["disk checkpoints"].detail
     )
     assert "docker root dir; volume qwen3-30b-a3b-sft-checkpoints not created yet" in checks["disk checkpoints"].detail
+
+
+def test_disk_for_the_images_not_built_yet(tmp_path):
+    plan = plan_for()
+    train, serve = image_gib(plan.spec.stack.torch, "train"), image_gib(plan.spec.stack.torch, "serve")
+    roomy = by_name(run_checks(plan, FakeHost(), tmp_path))["disk images"]
+    assert (
+        roomy.status == PASS and f"the images need {train + serve:.0f} GiB (train {train:.1f} + serve" in roomy.detail
+    )
+    assert "measured for the CUDA stack" in roomy.detail and "at /var/lib/docker (docker root dir)" in roomy.detail
+    # the image is in, the serving image is still to build: only it counts
+    built = {image_ref(plan.spec, "train")}
+    half = by_name(run_checks(plan, FakeHost(images=built, free_gib=serve * 1.2), tmp_path))["disk images"]
+    assert half.status == WARN and f"need {serve:.0f} GiB (serve {serve:.1f} GiB to build" in half.detail
+    assert "a build peaks at" in half.detail and "data-root" in half.fix
+    short = by_name(run_checks(plan, FakeHost(free_gib=train), tmp_path))["disk images"]
+    assert short.status == FAIL and f"free {serve:.0f} GiB there (`docker image prune`" in short.fix
+    every = {image_ref(plan.spec, which) for which in ("train", "serve")}
+    done = by_name(run_checks(plan, FakeHost(images=every, free_gib=1), tmp_path))["disk images"]
+    assert done.status == PASS and done.detail.endswith("train and serve images built")
+
+
+def test_disk_for_images_follows_the_stack(tmp_path):
+    cpu = by_name(run_checks(plan_for(stack={"torch": "torch==2.13.0+cpu"}), FakeHost(), tmp_path))["disk images"]
+    assert f"train {image_gib('torch==2.13.0+cpu', 'train'):.1f} +" in cpu.detail and "CPU stack" in cpu.detail
+    megatron = plan_for(stack={"megatron": ["megatron-core==0.19.2"]})
+    detail = by_name(run_checks(megatron, FakeHost(), tmp_path))["disk images"].detail
+    assert f"train {image_gib('torch==2.11.0', 'train') + MEGATRON_LAYER_GIB:.1f} +" in detail
+    unknown = by_name(run_checks(plan_for(), FakeHost(docker=None), tmp_path))["disk images"]
+    assert unknown.status == WARN and unknown.detail.startswith("not checked: Docker did not answer")
 
 
 def test_bind_mounted_volume_is_measured_at_its_host_folder(tmp_path):

@@ -1,5 +1,5 @@
 """The live machine: Host asks this machine its questions (nvidia-smi or NVML, `docker info`, Compose,
-docker volumes, free disk, /proc/meminfo, /dev/shm); query_gpus and query_docker turn its answers into
+docker volumes and images, free disk, /proc/meminfo, /dev/shm); query_gpus and query_docker turn its answers into
 records; probe() asks once and hands the checks a Context. Tests substitute Host with recorded answers
 (tests/fixtures/doctor/); everything past Host is pure.
 """
@@ -77,6 +77,10 @@ class Host:
     def volume_mountpoint(self, name: str) -> str | None:
         result = self.run(mountpoint_command(name))
         return result[1].strip() or None if result and result[0] == 0 else None
+
+    def image_exists(self, ref: str) -> bool:
+        result = self.run(["docker", "image", "inspect", "--format", "{{.Id}}", ref])
+        return bool(result and result[0] == 0)
 
     def which(self, name: str) -> str | None:
         return shutil.which(name)

@@ -23,7 +23,7 @@ CHECKS: list[CheckFn] = [
     docker.engine,  # docker engine
     runtime.nvidia,  # nvidia runtime
     compose.v2,  # compose
-    disk.volumes,  # disk model_cache, disk checkpoints, volume sizes
+    disk.volumes,  # disk images, disk model_cache, disk checkpoints, volume sizes
     memory.ram,  # host RAM
     memory.shm,  # /dev/shm
 ]

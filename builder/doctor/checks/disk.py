@@ -1,7 +1,8 @@
-"""The "disk model_cache", "disk checkpoints" and "volume sizes" checks: free space where docker compose
-puts the model-cache and checkpoint volumes (a bind mount, a docker volume, or the docker root dir)
-against what the plan writes there, counting volumes that share a disk together; and the k8s claim
-sizes (volumes.*.size) against the same needs.
+"""The "disk images", "disk model_cache", "disk checkpoints" and "volume sizes" checks: free space under
+Docker's root dir for the images not built yet (their measured sizes, builder/facts/images.py), and where
+docker compose puts the model-cache and checkpoint volumes (a bind mount, a docker volume, or the docker
+root dir) against what the plan writes there, counting needs that share a disk together, in the order
+they are filled (images, model, checkpoints); and the k8s claim sizes (volumes.*.size) against the same.
 """
 
 from __future__ import annotations
@@ -9,7 +10,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ...engine.build import IMAGES
+from ...facts.images import BUILD_PEAK, image_gib
 from ...plan import Plan
+from ...render.compose import image_ref
 from ..parse import GIB, DockerInfo, parse_quantity
 from ..probe import Context, Host
 from ..report import FAIL, PASS, WARN, Check
@@ -39,10 +43,37 @@ def _locate_volume(plan: Plan, key: str, host: Host, docker: DockerInfo, spec_di
     )
 
 
+def _images_need(plan: Plan, host: Host) -> tuple[float, str]:
+    """GiB the images not built yet will take, and which they are."""
+    stack = plan.spec.stack
+    missing = [which for which in IMAGES if not host.image_exists(image_ref(plan.spec, which))]
+    if not missing:
+        return 0.0, f"{' and '.join(IMAGES)} images built"
+    sizes = {which: image_gib(stack.torch, which, bool(stack.megatron)) for which in missing}
+    stack_name = "CPU" if "+cpu" in stack.torch else "CUDA"
+    parts = " + ".join(f"{which} {gib:.1f}" for which, gib in sizes.items())
+    return sum(sizes.values()), f"{parts} GiB to build, measured for the {stack_name} stack; the base image on top"
+
+
 def check_disks(plan: Plan, host: Host, docker: DockerInfo, spec_dir: Path) -> list[Check]:
     spec, model = plan.spec, plan.model
     t = spec.train
-    needs: dict[str, tuple[float | None, str]] = {
+    needs: dict[str, tuple[float | None, str]] = {}
+    where: dict[str, tuple[str, str]] = {}
+    checks = []
+    if docker.reachable and docker.root_dir:  # images come first: built before the model is downloaded
+        needs["images"] = _images_need(plan, host)
+        where["images"] = (docker.root_dir, "docker root dir")
+    else:
+        checks.append(
+            Check(
+                "disk images",
+                WARN,
+                "not checked: Docker did not answer, so where images go and which are built is unknown",
+                "start the Docker engine, then run doctor again",
+            )
+        )
+    needs |= {
         "model_cache": (
             (model.total_params * 2 / GIB, f"bf16 weights of {model.total_params / 1e9:.1f}B parameters")
             if model
@@ -57,9 +88,8 @@ def check_disks(plan: Plan, host: Host, docker: DockerInfo, spec_dir: Path) -> l
             else (None, "")
         ),
     }
-    where = {key: _locate_volume(plan, key, host, docker, spec_dir) for key in needs}
+    where |= {key: _locate_volume(plan, key, host, docker, spec_dir) for key in needs if key != "images"}
     measured = {key: host.disk(path) for key, (path, _) in where.items()}
-    checks = []
     for key, (need, why) in needs.items():
         path, how = where[key]
         name = f"disk {key}"
@@ -81,36 +111,36 @@ def check_disks(plan: Plan, host: Host, docker: DockerInfo, spec_dir: Path) -> l
                 )
             )
             continue
-        # Volumes on one disk add up: each counts the ones filled before it (the model is downloaded first).
+        # Needs on one disk add up: each counts the ones filled before it (images, then the model).
         earlier = list(needs)[: list(needs).index(key)]
         sharing = [other for other in earlier if (measured[other] or (0, None))[1] == device and needs[other][0]]
         total = need + sum(needs[other][0] or 0 for other in sharing)
         shared = f"; {total:.0f} GiB with {', '.join(sharing)} on the same disk" if sharing else ""
-        detail = f"{free_gib:.0f} GiB free at {path} ({how}), the plan needs {need:.0f} GiB ({why}){shared}"
+        if key == "images" and not need:
+            checks.append(Check(name, PASS, f"{free_gib:.0f} GiB free at {path} ({how}); {why}"))
+            continue
+        needer = "the images need" if key == "images" else "the plan needs"
+        detail = f"{free_gib:.0f} GiB free at {path} ({how}), {needer} {need:.0f} GiB ({why}){shared}"
+        short = total - free_gib
+        room = f"free {short:.0f} GiB there" if short > 0 else "free some space there"
+        if key == "images":  # Docker's data-root is the lever, not a volume path
+            fix = f"{room} (`docker image prune` removes images a rebuild left nameless), or move Docker's data-root"
+            margin, tight = BUILD_PEAK, f": a build peaks at ~{BUILD_PEAK:g}x the finished image (pip's downloads)"
+        else:
+            fix = f"{room}, or set volumes.{key}.host_path to a disk with {total:.0f} GiB free"
+            fix += " (or lower train.save_total_limit)" if key == "checkpoints" else ""
+            margin, tight = DISK_MARGIN, ": less than 10% to spare"
         if free_gib < total:
-            checks.append(
-                Check(
-                    name,
-                    FAIL,
-                    detail,
-                    f"free {total - free_gib:.0f} GiB there, or set volumes.{key}.host_path to a disk with "
-                    f"{total:.0f} GiB free" + (" (or lower train.save_total_limit)" if key == "checkpoints" else ""),
-                )
-            )
-        elif free_gib < total * DISK_MARGIN:
-            checks.append(
-                Check(
-                    name,
-                    WARN,
-                    detail + ": less than 10% to spare",
-                    f"free some space, or set volumes.{key}.host_path to a larger disk",
-                )
-            )
+            checks.append(Check(name, FAIL, detail, fix))
+        elif free_gib < total * margin:
+            checks.append(Check(name, WARN, detail + tight, fix))
         else:
             checks.append(Check(name, PASS, detail))
     sizes = []
     small = []
     for key, (need, _) in needs.items():
+        if key == "images":
+            continue
         size = parse_quantity(getattr(spec.volumes, key).size)
         if need is None or size is None:
             continue
