@@ -125,7 +125,7 @@ def check_disks(plan: Plan, host: Host, docker: DockerInfo, spec_dir: Path) -> l
         room = f"free {short:.0f} GiB there" if short > 0 else "free some space there"
         if key == "images":  # Docker's data-root is the lever, not a volume path
             fix = f"{room} (`docker image prune` removes images a rebuild left nameless), or move Docker's data-root"
-            margin, tight = BUILD_PEAK, f": a build peaks at ~{BUILD_PEAK:g}x the finished image (pip's downloads)"
+            margin, tight = BUILD_PEAK, f": a build peaks at ~{BUILD_PEAK:g}x the finished image"
         else:
             fix = f"{room}, or set volumes.{key}.host_path to a disk with {total:.0f} GiB free"
             fix += " (or lower train.save_total_limit)" if key == "checkpoints" else ""
