@@ -19,6 +19,9 @@ class PtySession:
             try:
                 if cwd:
                     os.chdir(cwd)
+                # Ctrl-C as a user's terminal delivers it: a suite started in the background (`cmd &` in a
+                # script) inherits SIGINT ignored, and Python started so never raises KeyboardInterrupt.
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
                 os.execve(argv[0], argv, env)
             finally:
                 os._exit(127)

@@ -103,6 +103,12 @@ def test_concurrency_is_bounded(tmp_path):
     assert server.max_inflight == 3  # 3 at a time: never more, and it did overlap
 
 
+def default_sigint() -> None:
+    """In the child: SIGINT as a terminal delivers it. A suite started in the background (`cmd &` in a script)
+    inherits SIGINT ignored, and Python started so never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_interrupted_run_resumes_without_re_asking(tmp_path):
     write_rows(tmp_path / "in.jsonl", 40)
     out = tmp_path / "out.jsonl"
@@ -129,6 +135,7 @@ def test_interrupted_run_resumes_without_re_asking(tmp_path):
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            preexec_fn=default_sigint,
         )
         deadline = time.monotonic() + 30
         while not out.exists() or len(out.read_text().splitlines()) < 8:
