@@ -26,7 +26,12 @@ MEGATRON_LAYER_GIB = 0.73
 BUILD_PEAK = 1.5
 
 
+def stack_kind(torch: str) -> str:
+    """CPU or CUDA, by the torch pin: a +cpu build is the CPU stack."""
+    return "CPU" if "+cpu" in torch else "CUDA"
+
+
 def image_gib(torch: str, which: str, megatron: bool = False) -> float:
-    """The measured size of one image of a stack, by its torch pin (a +cpu build is the CPU stack)."""
-    sizes = CPU_GIB if "+cpu" in torch else CUDA_GIB
+    """The measured size of one image of a stack."""
+    sizes = CPU_GIB if stack_kind(torch) == "CPU" else CUDA_GIB
     return sizes[which] + (MEGATRON_LAYER_GIB if megatron and which == "train" else 0.0)

@@ -11,13 +11,14 @@ import os
 from pathlib import Path
 
 from ...engine.build import IMAGES
-from ...facts.images import BUILD_PEAK, image_gib
+from ...facts.images import BUILD_PEAK, image_gib, stack_kind
 from ...plan import Plan
 from ...render.compose import image_ref
 from ..parse import GIB, DockerInfo, parse_quantity
 from ..probe import Context, Host
 from ..report import FAIL, PASS, WARN, Check
 
+VOLUMES = ("model_cache", "checkpoints")  # in the order they fill: the model is downloaded first
 DISK_MARGIN = 1.1  # WARN when free space is within 10% of the need
 
 
@@ -50,9 +51,9 @@ def _images_need(plan: Plan, host: Host) -> tuple[float, str]:
     if not missing:
         return 0.0, f"{' and '.join(IMAGES)} images built"
     sizes = {which: image_gib(stack.torch, which, bool(stack.megatron)) for which in missing}
-    stack_name = "CPU" if "+cpu" in stack.torch else "CUDA"
     parts = " + ".join(f"{which} {gib:.1f}" for which, gib in sizes.items())
-    return sum(sizes.values()), f"{parts} GiB to build, measured for the {stack_name} stack; the base image on top"
+    kind = stack_kind(stack.torch)
+    return sum(sizes.values()), f"{parts} GiB to build, measured for the {kind} stack; the base image on top"
 
 
 def check_disks(plan: Plan, host: Host, docker: DockerInfo, spec_dir: Path) -> list[Check]:
@@ -88,7 +89,7 @@ def check_disks(plan: Plan, host: Host, docker: DockerInfo, spec_dir: Path) -> l
             else (None, "")
         ),
     }
-    where |= {key: _locate_volume(plan, key, host, docker, spec_dir) for key in needs if key != "images"}
+    where |= {key: _locate_volume(plan, key, host, docker, spec_dir) for key in VOLUMES}
     measured = {key: host.disk(path) for key, (path, _) in where.items()}
     for key, (need, why) in needs.items():
         path, how = where[key]
@@ -138,9 +139,8 @@ def check_disks(plan: Plan, host: Host, docker: DockerInfo, spec_dir: Path) -> l
             checks.append(Check(name, PASS, detail))
     sizes = []
     small = []
-    for key, (need, _) in needs.items():
-        if key == "images":
-            continue
+    for key in VOLUMES:
+        need = needs[key][0]
         size = parse_quantity(getattr(spec.volumes, key).size)
         if need is None or size is None:
             continue
