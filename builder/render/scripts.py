@@ -24,6 +24,7 @@ COPIED = {
         "requirements-without.py",
         "chatui.py",
         "fa4_max_seqlen.py",
+        "dist_exit.py",
         "evaluate.py",
     )
 }
