@@ -18,14 +18,26 @@ Configurations (issue 18), all for one H200 and the full 48-layer Qwen3-30B-A3B 
   product-fp8     the product with serve.quantization=fp8 (--quantization fp8): vLLM quantizes the weights at load.
   product-fp8-kv-fp8  both.
 
-Workloads: short chat (1024 in / 256 out) and reasoning (512 in / 4096 out: a thinking model's long
-outputs), each at saturation (rate inf) and chat also at a fixed request rate.
+On several GPUs (--gpus N, for when 2/4-GPU machines are lent), the layout comparison:
+  product         the planner's layout (replicas of tp=1 with expert parallel, for this model)
+  product-tp      the same command with serve.tensor_parallel=N, data_parallel=1, expert_parallel=false
+  vllm-default    `vllm serve MODEL --max-model-len 32768 --tensor-parallel-size N`: what a user types to use
+                  N GPUs with vLLM's defaults
 
-    python3 bench/make_serve_plans.py      # uses .venv/bin/modelforge
+Workloads: short chat (1024 in / 256 out) and reasoning (512 in / 4096 out: a thinking model's long
+outputs), each at saturation (rate inf) and chat also at a fixed request rate; reasoning-rates is the
+reasoning workload at 1 and 2 requests/s (below and above one H200's bf16 saturation, ~1.3 requests/s in
+s18a), 80 prompts each so a start and both rates fit one 600 s call.
+
+    python3 bench/make_serve_plans.py                                  # batch plans for one H200
+    MF_SERVE_PLANS_DIR=bench/plans/serve-s18c python3 bench/make_serve_plans.py \
+        --configs vllm-default,product-fp8-kv-fp8 --workloads reasoning-rates
+    MF_SERVE_PLANS_DIR=bench/plans/serve-2gpu python3 bench/make_serve_plans.py --gpus 2
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -40,7 +52,6 @@ MF = REPO / ".venv" / "bin" / "modelforge"
 # The files of a batch that ran are its record: write a new batch's plans elsewhere (MF_SERVE_PLANS_DIR) and
 # point bench/serve_session.sh at them (PLANS=...).
 OUT = Path(os.environ.get("MF_SERVE_PLANS_DIR", REPO / "bench" / "plans" / "serve"))
-BASE = ["hardware.gpus=1", "hardware.gpu=H200"]
 CONFIGS = {
     "vllm-default": None,
     "product": [],
@@ -48,11 +59,17 @@ CONFIGS = {
     "product-fp8": ["serve.quantization=fp8"],
     "product-fp8-kv-fp8": ["serve.quantization=fp8", "serve.kv_cache_dtype=fp8"],
 }
-WORKLOADS = [
-    # (name, input, output, rates, prompts)
-    ("reasoning", 512, 4096, ["inf"], 200),
-    ("chat", 1024, 256, ["16", "inf"], 300),
-]
+MULTI_GPU_CONFIGS = {
+    "vllm-default": None,
+    "product": [],
+    "product-tp": ["serve.tensor_parallel={gpus}", "serve.data_parallel=1", "serve.expert_parallel=false"],
+}
+WORKLOADS = {
+    # name: (workload, input, output, rates, prompts)
+    "reasoning": ("reasoning", 512, 4096, ["inf"], 200),
+    "chat": ("chat", 1024, 256, ["16", "inf"], 300),
+    "reasoning-rates": ("reasoning", 512, 4096, ["1", "2"], 80),
+}
 MAX_MODEL_LEN = "32768"
 
 
@@ -65,29 +82,46 @@ def plan(sets: list[str]) -> dict:
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--gpus", type=int, default=1)
+    ap.add_argument("--configs", help="comma-separated; default: all for this GPU count")
+    ap.add_argument("--workloads", default="reasoning,chat", help=f"comma-separated of {', '.join(WORKLOADS)}")
+    args = ap.parse_args()
+    table = CONFIGS if args.gpus == 1 else MULTI_GPU_CONFIGS
+    names = args.configs.split(",") if args.configs else list(table)
+    unknown = [n for n in names if n not in table] + [w for w in args.workloads.split(",") if w not in WORKLOADS]
+    if unknown:
+        ap.error(f"unknown for {args.gpus} GPU(s): {', '.join(unknown)}")
+    base = [f"hardware.gpus={args.gpus}", "hardware.gpu=H200"]
     OUT.mkdir(parents=True, exist_ok=True)
     commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=REPO).stdout.strip()
-    product = plan(BASE)
-    for name, extra in CONFIGS.items():
+    product = plan(base)
+    for name in names:
+        extra = table[name]
         if extra is None:
             argv = ["vllm", "serve", "{MODEL}", "--max-model-len", MAX_MODEL_LEN]
             p = product
+            if args.gpus > 1:  # tensor parallel over every GPU: the planner's figures for that layout
+                argv += ["--tensor-parallel-size", str(args.gpus)]
+                p = plan(base + [e.format(gpus=args.gpus) for e in MULTI_GPU_CONFIGS["product-tp"] or []])
         else:
-            p = plan(BASE + extra)
+            extra = [e.format(gpus=args.gpus) for e in extra]
+            p = plan(base + extra)
             argv = [*p["serve"]["command"], "--model", "{MODEL}"]
         served = p["serve"]["served_model_name"] if extra is not None else "{MODEL}"
         workloads = []
-        for wname, inp, out, rates, prompts in WORKLOADS:
+        for key in args.workloads.split(","):
+            wname, inp, out, rates, prompts = WORKLOADS[key]
             load = Load(rates, prompts, inp, out)
-            args = vllm_bench_args("http://127.0.0.1:{PORT}", served, "{TOKENIZER}", load, "{RESULTS}")
+            bench_args = vllm_bench_args("http://127.0.0.1:{PORT}", served, "{TOKENIZER}", load, "{RESULTS}")
             workloads.append(
                 {"name": wname, "input_len": inp, "output_len": out, "rates": rates, "num_prompts": prompts,
-                 "args": args}
+                 "args": bench_args}
             )  # fmt: skip
         doc = {
             "config": name,
-            "gpus": 1,
-            "sets": BASE + (extra or []),
+            "gpus": args.gpus,
+            "sets": base + (extra or []),
             "git_commit": commit,
             "argv": argv,
             "planned": {k: p["serve"][k] for k in ("kv_cache_tokens", "weights_gib_per_gpu", "layout_reason")},
