@@ -17,7 +17,7 @@ from ..facts import gpus as gpu_table
 from ..facts import megatron as megatron_facts
 from ..facts.models import ModelFacts
 from ..spec import Spec
-from . import megatron
+from . import megatron, memory
 
 UPSTREAM = "ms-swift measures Megatron 9.5x ZeRO-3's speed on this kind of model (Qwen3-30B-A3B, 16 x A800)"
 
@@ -92,11 +92,11 @@ def _layout(spec: Spec, m: ModelFacts, rows: int, errors: list[str]) -> megatron
     found = megatron.candidates(
         m, nodes, hw.gpus, per_node, t.max_length, rows, 1, gpu.bf16_tflops, gpu.interconnect, split
     )
-    limit = gpu.memory_gib * megatron.HEADROOM
+    limit = gpu.memory_gib * memory.HEADROOM
     host = hw.host_memory_gib
 
     def fits(e: megatron.Estimate) -> bool:
-        return e.gpu_gib <= limit and (host is None or e.host_gib <= host * megatron.HEADROOM)
+        return e.gpu_gib <= limit and (host is None or e.host_gib <= host * memory.HEADROOM)
 
     matching = [f for f in found if megatron.wanted(requested, f[0].layout)]
     fitting = [f for f in matching if fits(f[0])]
@@ -125,7 +125,7 @@ def _layout(spec: Spec, m: ModelFacts, rows: int, errors: list[str]) -> megatron
             spec.at(
                 _key(explicit) if explicit else "hardware.gpus",
                 f"no Megatron layout{' with these train.megatron values' if explicit else ''} fits "
-                f"{spec.hardware.gpu} ({gpu.memory_gib:.0f} GiB, planning to {megatron.HEADROOM:.0%}): the "
+                f"{spec.hardware.gpu} ({gpu.memory_gib:.0f} GiB, planning to {memory.HEADROOM:.0%}): the "
                 f"fastest, {_short(e, n)}; other layouts that fit: {options(works)}",
             )
         )

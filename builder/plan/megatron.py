@@ -257,8 +257,6 @@ def layouts(
 
 # -- choosing for a spec ------------------------------------------------------------------------------------
 
-HEADROOM = 0.9  # as the DeepSpeed plan: tensors to at most 90% of a GPU's memory
-
 
 @dataclass(frozen=True)
 class Choice:

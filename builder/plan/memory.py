@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from ..facts.models import ModelFacts
 
 GIB = 1024**3
+HEADROOM = 0.9  # plan tensors to at most 90% of a GPU's memory (DeepSpeed and Megatron plans alike) ...
+DEVICE_HEADROOM = 0.97  # ... and tensors plus the allocator's reserve to at most 97% (never at the edge)
 HOST_BUFFER = 1.5  # DeepSpeed's additional_buffer_factor
 CUDA_CONTEXT_GIB = 2.5  # CUDA context, NCCL buffers, allocator fragmentation (measured order of magnitude)
 # PyTorch's caching allocator keeps freed blocks for reuse, so the device holds more than the tensors do.
