@@ -84,7 +84,18 @@ CONFIGS["megatron-fused"] = MEGATRON + ["train.extra_args.attention_backend=fuse
 CONFIGS["megatron-fused-es"] = CONFIGS["megatron-fused"] + EXPANDABLE
 # kill after checkpoint-5, resume through the entrypoint (run_train_bench --sanity), on the 1-layer proxy
 CONFIGS["megatron-sanity"] = MEGATRON
-MEGATRON_LIKE = ("megatron", "megatron-recompute", "megatron-fused", "megatron-fused-es", "megatron-sanity")
+# expert parallel over every GPU of the run instead of the planner's pick (which is data parallel for the proxy):
+# whether the planner's choice is the faster one, on 2 and 4 GPUs. Set on the proxy's plan only ({gpus}).
+CONFIGS["megatron-ep"] = MEGATRON
+PROXY_ONLY = {"megatron-ep": ["train.megatron.expert_parallel={gpus}"]}
+MEGATRON_LIKE = (
+    "megatron",
+    "megatron-recompute",
+    "megatron-fused",
+    "megatron-fused-es",
+    "megatron-sanity",
+    "megatron-ep",
+)
 EXTRA_PLUGINS = {"product-liger-lite": ["bench/plugins/liger_lite.py"]}  # appended to --external_plugins
 PRODUCT_LIKE = ("product", "product-liger-lite", "product-liger-full", "product-es", "product-tps", "product-noplugin")
 # The product without the FA4 int-cast plugin: shows that the fix is needed (expected to fail at the first step).
@@ -98,6 +109,9 @@ GPU_COUNTS = {
     "nogc-mbs2": (1, 2),
     "nogc-mbs4": (1, 2),
     "mbs4": (1, 2),
+    # issue 20 on several GPUs (for when 2/4-GPU machines are lent): Megatron's layouts against the DeepSpeed product
+    "megatron": (1, 2, 4),
+    "megatron-ep": (2, 4),
 }
 
 
@@ -147,7 +161,8 @@ def main() -> None:
         stage = real["train"]["deepspeed"]
         cfg = cfg1 if config in ("sanity", "megatron-sanity") else cfg4
         if config in MEGATRON_LIKE:
-            proxy_sets = [f"hardware.gpus={gpus}", *sets[1:], f"model.config_path={cfg}"]
+            extra = [x.format(gpus=gpus) for x in PROXY_ONLY.get(config, [])]
+            proxy_sets = [f"hardware.gpus={gpus}", *sets[1:], *extra, f"model.config_path={cfg}"]
             proxy = plan(proxy_sets)
             doc = {"config": config, "gpus": gpus, "plan_gpus": gpus, "sets": proxy_sets, "real_sets": sets}
             doc |= {"git_commit": commit, "git_dirty": dirty, "plan": proxy, "proxy_plan": proxy, "real_plan": real}
