@@ -16,7 +16,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from .errors import Problem, SpecError, nearest_source
-from .spec import SECRET_VALUE, SECRET_WORDS, Spec
+from .fields import SECRET_VALUE, SECRET_WORDS
+from .spec import Spec
 
 MAX_SPEC_BYTES = 1_000_000
 MAX_DEPTH = 32
