@@ -7,7 +7,7 @@ SPEC ?= modelforge.yaml
 COMPOSE := docker compose -f compose/docker-compose.yml
 PROFILES := --profile train --profile serve --profile monitor
 
-.PHONY: help setup lint render check plan test build push train serve logs down demo doctor data-check smoke-cuda images-cuda ui monitor track eval
+.PHONY: help setup lint render check plan test build push train serve logs down demo doctor data-check smoke-cuda images-cuda ui monitor track eval locks
 .DEFAULT_GOAL := help
 
 help: ## list the targets
@@ -76,6 +76,10 @@ smoke-cuda: setup ## build the default spec's CUDA images (on a local Debian bas
 
 images-cuda: setup ## prove the GPU images' pinned stack (CUDA torch, ms-swift, DeepSpeed, vLLM) resolves for their Python
 	$(MF) resolve -f $(SPEC) --lock-dir docs/locks
+
+locks: setup ## after changing the chat page, eval or MLflow pins and building those images: re-freeze their locks
+	$(PY) -m builder.engine.locks
+	$(MF) render -f $(SPEC)
 
 ui: setup ## the chat page on 127.0.0.1:7860 in front of the running server (builds it if needed; needs VLLM_API_KEY)
 	@test -n "$$VLLM_API_KEY" || { echo "set VLLM_API_KEY first (the same key the server uses)"; exit 2; }

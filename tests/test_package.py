@@ -44,6 +44,7 @@ def test_installed_modelforge_renders_in_any_folder_the_same_files(installed, tm
         "docker/entrypoint.sh",
         "docker/fa4_max_seqlen.py",
         "docker/check/read.py",
+        "docker/locks/ui-py3.11.txt",
         "compose/docker-compose.yml",
         "k8s/kustomization.yaml",
     ):

@@ -29,6 +29,8 @@ COPIED = {
     )
 }
 COPIED.update({f"check/{source.name}": source for source in sorted((PACKAGE / "data" / "check").glob("*.py"))})
+# The product images' locks (builder/engine/locks.py): pip constraints for Dockerfile.ui, .eval and .mlflow.
+COPIED.update({f"locks/{source.name}": source for source in sorted((TEMPLATES / "locks").glob("*.txt"))})
 
 
 def generated(source: Path) -> str:
