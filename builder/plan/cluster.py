@@ -249,12 +249,7 @@ def multi_node_layout(spec: Spec, m: ModelFacts, gpu_gib: float, errors: list[st
         f"set in the spec: {tp * pp // max(gpus, 1)} nodes of {gpus} GPUs",
         kv,
     )
-    if not problems and layout.kv_cache_tokens < s.max_model_len:
-        errors.append(
-            spec.at(
-                "serve.max_model_len",
-                f"serve layout tp={tp} pp={pp}: weights need {layout.weights_gib_per_gpu:.1f} GiB per GPU, leaving "
-                f"KV cache for {layout.kv_cache_tokens} tokens < serve.max_model_len {s.max_model_len}",
-            )
-        )
+    short = parallel.kv_too_small(layout, s.max_model_len)
+    if not problems and short:
+        errors.append(spec.at("serve.max_model_len", short))
     return layout

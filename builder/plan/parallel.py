@@ -157,3 +157,13 @@ def alternatives(m: ModelFacts, gpus: int) -> str:
     if gpus > 1:
         options.append(f"pipeline_parallel={gpus} (tensor_parallel=1)")
     return "; ".join(options)
+
+
+def kv_too_small(layout: Layout, max_model_len: int) -> str | None:
+    """Why a layout the spec set cannot serve one full-length request, or None when it can."""
+    if layout.kv_cache_tokens >= max_model_len:
+        return None
+    return (
+        f"serve layout tp={layout.tp} pp={layout.pp}: weights need {layout.weights_gib_per_gpu:.1f} GiB per GPU, "
+        f"leaving KV cache for {layout.kv_cache_tokens} tokens < serve.max_model_len {max_model_len}"
+    )

@@ -63,14 +63,9 @@ def layout(spec: Spec, m: ModelFacts | None, gpu_gib: float, errors: list[str]) 
     layout = parallel.evaluate(
         m, tp, pp, dp, ep, gpu_gib, s.gpu_memory_utilization, bytes_per_param, "set in the spec", kv
     )
-    if gpu_gib and not problems and layout.kv_cache_tokens < s.max_model_len:
-        errors.append(
-            spec.at(
-                "serve.max_model_len",
-                f"serve layout tp={tp} pp={pp}: weights need {layout.weights_gib_per_gpu:.1f} GiB per GPU, leaving "
-                f"KV cache for {layout.kv_cache_tokens} tokens < serve.max_model_len {s.max_model_len}",
-            )
-        )
+    short = parallel.kv_too_small(layout, s.max_model_len)
+    if gpu_gib and not problems and short:
+        errors.append(spec.at("serve.max_model_len", short))
     return layout
 
 
