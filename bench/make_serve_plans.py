@@ -103,7 +103,7 @@ def main() -> None:
             p = product
             if args.gpus > 1:  # tensor parallel over every GPU: the planner's figures for that layout
                 argv += ["--tensor-parallel-size", str(args.gpus)]
-                p = plan(base + [e.format(gpus=args.gpus) for e in MULTI_GPU_CONFIGS["product-tp"] or []])
+                p = plan(base + [e.format(gpus=args.gpus) for e in MULTI_GPU_CONFIGS["product-tp"]])
         else:
             extra = [e.format(gpus=args.gpus) for e in extra]
             p = plan(base + extra)

@@ -12,6 +12,12 @@ import time
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
+def default_sigint() -> None:
+    """In a child about to exec: SIGINT as a user's terminal delivers it. A suite started in the background
+    (`cmd &` in a script) inherits SIGINT ignored, and Python started so never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class PtySession:
     def __init__(self, argv: list[str], env: dict[str, str], cwd: str | None = None):
         pid, fd = pty.fork()
@@ -19,9 +25,7 @@ class PtySession:
             try:
                 if cwd:
                     os.chdir(cwd)
-                # Ctrl-C as a user's terminal delivers it: a suite started in the background (`cmd &` in a
-                # script) inherits SIGINT ignored, and Python started so never raises KeyboardInterrupt.
-                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                default_sigint()
                 os.execve(argv[0], argv, env)
             finally:
                 os._exit(127)

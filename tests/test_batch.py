@@ -18,6 +18,7 @@ from builder.serving import batch
 from builder.serving.client import Endpoint
 from tests.conftest import ROOT
 from tests.fake_openai import KEY, MODEL, FakeOpenAI
+from tests.pty_session import default_sigint
 
 
 def write_rows(path: Path, count: int) -> list[dict]:
@@ -101,12 +102,6 @@ def test_concurrency_is_bounded(tmp_path):
         )
     assert counts["answered"] == 12
     assert server.max_inflight == 3  # 3 at a time: never more, and it did overlap
-
-
-def default_sigint() -> None:
-    """In the child: SIGINT as a terminal delivers it. A suite started in the background (`cmd &` in a script)
-    inherits SIGINT ignored, and Python started so never raises KeyboardInterrupt."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def test_interrupted_run_resumes_without_re_asking(tmp_path):

@@ -13,8 +13,6 @@ Sources (`docker image inspect`, this project's CI builds):
 
 from __future__ import annotations
 
-GIB = 1024**3
-
 CUDA_GIB = {"train": 6.76, "serve": 10.01}
 CPU_GIB = {"train": 2.75, "serve": 3.13}
 MEGATRON_LAYER_GIB = 0.73

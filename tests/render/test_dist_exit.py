@@ -13,7 +13,6 @@ import sys
 import textwrap
 
 import pytest
-from python_on_whales import docker
 
 from builder.render.compose import image_ref
 from builder.render.scripts import CONTEXT
@@ -113,43 +112,35 @@ if __name__ == "__main__":
 """
 
 
-def in_image(image: str, script: str, *args: str) -> tuple[int, str]:
+def in_image(image: str, entrypoint: str, *args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of one command in the image, offline."""
+    env_args = [x for key, value in (env or {}).items() for x in ("-e", f"{key}={value}")]
     result = subprocess.run(
-        [tool("docker"), "run", "--rm", "--network", "none", "--entrypoint", "python3", image, "-c", script, *args],
+        [tool("docker"), "run", "--rm", "--network", "none", *env_args, "--entrypoint", entrypoint, image, *args],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=600,
     )
-    return result.returncode, result.stdout + result.stderr
+    return result.returncode, result.stdout, result.stderr
 
 
 @pytest.mark.docker
 @pytest.mark.slow
 def test_in_the_training_image(smoke_images):
     image = image_ref(smoke_images.spec, "train")
-    site = docker.run(
-        image,
-        ["-c", "import modelforge_dist_exit, atexit; print(modelforge_dist_exit.__file__)"],
-        entrypoint="python3",
-        remove=True,
-        networks=["none"],
+    code, site, err = in_image(
+        image, "python3", "-c", "import modelforge_dist_exit; print(modelforge_dist_exit.__file__)"
     )
-    assert site.strip().endswith("site-packages/modelforge_dist_exit.py"), site
+    assert code == 0 and site.strip().endswith("site-packages/modelforge_dist_exit.py"), site + err
 
-    code, out = in_image(image, ONE_RANK, "ok")
-    assert code == 0 and out.split()[:2] == ["trained", "destroyed"], out
-    code, out = in_image(image, ONE_RANK, "fail")
-    assert code == 1 and "ValueError: bad batch" in out and "destroyed" not in out, out
+    code, out, err = in_image(image, "python3", "-c", ONE_RANK, "ok")
+    assert code == 0 and out.split()[:2] == ["trained", "destroyed"], out + err
+    code, out, err = in_image(image, "python3", "-c", ONE_RANK, "fail")
+    assert code == 1 and "ValueError: bad batch" in err and "destroyed" not in out, out + err
 
     # Without the hook, 4 of 15 such runs had a rank abort (SIGABRT, exit code -6) at exit. spawn needs a file.
     loop = 'printf "%s" "$FOUR_RANKS" > /tmp/four.py && for i in 1 2 3 4 5 6 7 8; do python3 /tmp/four.py; done'
-    result = subprocess.run(
-        [tool("docker"), "run", "--rm", "--network", "none", "-e", f"FOUR_RANKS={FOUR_RANKS}"]
-        + ["--entrypoint", "bash", image, "-c", loop],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    lines = [line for line in result.stdout.splitlines() if line.startswith("exit codes")]
-    assert lines == ["exit codes 0 0 0 0"] * 8, result.stdout + result.stderr[-3000:]
-    assert "terminate called" not in result.stderr, result.stderr[-3000:]
+    code, out, err = in_image(image, "bash", "-c", loop, env={"FOUR_RANKS": FOUR_RANKS})
+    lines = [line for line in out.splitlines() if line.startswith("exit codes")]
+    assert lines == ["exit codes 0 0 0 0"] * 8, out + err[-3000:]
+    assert "terminate called" not in err, err[-3000:]
