@@ -49,6 +49,26 @@ def tool(name: str) -> str:
     return found
 
 
+COMPOSE_PROFILE = {"ui": "ui", "eval": "eval", "mlflow": "track"}  # compose service -> the profile holding it
+
+
+def compose_build(
+    compose_file: Path, services: list[str], timeout: float = 1800, **build_args: str
+) -> subprocess.CompletedProcess:
+    """`docker compose build SERVICE...` as `make ui` / `make eval` / `make track` run it, on the local Debian
+    base and the host's CA (the proxy's; .build/extra-ca.pem in the bundle). The caller asserts on the result."""
+    from builder.engine import local as host
+
+    host.ensure_base_image()
+    env = dict(os.environ, MF_EXTRA_CA_BUNDLE=".build/extra-ca.pem", DOCKER_BUILDKIT="0")
+    env.update({f"MF_{service.upper()}_BASE_IMAGE": host.BASE_IMAGE for service in services})
+    cmd = [tool("docker"), "compose", "-f", str(compose_file)]
+    for service in services:
+        cmd += ["--profile", COMPOSE_PROFILE[service]]
+    cmd += ["build", *(f"--build-arg={key}={value}" for key, value in build_args.items()), *services]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
 @pytest.fixture
 def cli():
     return run_cli

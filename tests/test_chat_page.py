@@ -7,7 +7,6 @@ test_after_training. Screenshots go to .smoke/artifacts/. Needs Docker: fails, n
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import socket
 import subprocess
@@ -23,10 +22,10 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
 from builder import demo
-from builder.engine import local as host
 from builder.load import load_spec
 from builder.plan import make_plan
 from builder.render import render_all, write
+from tests.conftest import compose_build
 from tests.fake_openai import FakeOpenAI
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -44,11 +43,7 @@ def free_port() -> int:
 
 def build_ui_image(compose_file: Path) -> None:
     """`docker compose build ui` as `make ui` runs it, on the local base and the host's CA (the proxy's)."""
-    host.ensure_base_image()
-    env = dict(os.environ, MF_UI_BASE_IMAGE=host.BASE_IMAGE, MF_EXTRA_CA_BUNDLE=".build/extra-ca.pem")
-    env["DOCKER_BUILDKIT"] = "0"
-    cmd = ["docker", "compose", "-f", str(compose_file), "--profile", "ui", "build", "ui"]
-    built = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1500)
+    built = compose_build(compose_file, ["ui"], timeout=1500)
     assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-2000:]
 
 

@@ -8,24 +8,21 @@ pins differ from its lock's resolves afresh and says so, instead of failing on a
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
 
 import pytest
 
-from builder.engine import local as host
 from builder.engine import locks
 from builder.engine.resolve import python_for
 from builder.load import load_spec
 from builder.plan import make_plan
 from builder.render import render_all, write
 from builder.render.dockerfiles import DEBIAN_BASE
-from tests.conftest import ROOT, tool
+from tests.conftest import ROOT, compose_build, tool
 
 SMOKE = ROOT / "examples" / "smoke.yaml"
-PROFILES = {"ui": "ui", "eval": "eval", "mlflow": "track"}
 # What the build prints when it does not use the lock: a line of its own (the Step line echoes the command too).
 AFRESH = re.compile(r"^modelforge: no lock for these pins and this Python .*: resolving afresh$", re.M)
 
@@ -54,21 +51,8 @@ def test_the_dockerfile_installs_under_the_lock(image):
     assert (ROOT / "docker" / "locks" / lock_of(image).name).is_file()
 
 
-def build(bundle, images: list[str], **args: str) -> subprocess.CompletedProcess:
-    """`docker compose build` of the images as the make targets run it, on the local base and the host's CA."""
-    env = dict(os.environ, MF_EXTRA_CA_BUNDLE=".build/extra-ca.pem", DOCKER_BUILDKIT="0")
-    for image in images:
-        env[f"MF_{image.upper()}_BASE_IMAGE"] = host.BASE_IMAGE
-    cmd = [tool("docker"), "compose", "-f", str(bundle / "compose" / "docker-compose.yml")]
-    for image in images:
-        cmd += ["--profile", PROFILES[image]]
-    cmd += ["build", *(f"--build-arg={k}={v}" for k, v in args.items()), *images]
-    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1800)
-
-
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory):
-    host.ensure_base_image()
     spec = load_spec(SMOKE, [])
     out = tmp_path_factory.mktemp("locks")
     write(render_all(make_plan(spec), SMOKE.name), out)
@@ -81,7 +65,7 @@ def bundle(tmp_path_factory):
 @pytest.mark.slow
 def test_built_images_hold_exactly_their_locks(bundle):
     out, spec = bundle
-    built = build(out, sorted(locks.PINS))
+    built = compose_build(out / "compose" / "docker-compose.yml", sorted(locks.PINS))
     assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-2000:]
     assert not AFRESH.search(built.stdout + built.stderr), built.stdout[-3000:]
     for image in sorted(locks.PINS):
@@ -101,7 +85,9 @@ def test_other_pins_resolve_afresh_and_say_so(bundle):
     compose = (out / "compose" / "docker-compose.yml").read_text()
     (out / "compose" / "docker-compose.yml").write_text(compose.replace(locks.image_ref(spec, "ui"), tag))
     try:
-        built = build(out, ["ui"], UI_PACKAGES="openai==3.60.0 gradio==6.31.0")
+        built = compose_build(
+            out / "compose" / "docker-compose.yml", ["ui"], UI_PACKAGES="openai==3.60.0 gradio==6.31.0"
+        )
         log = built.stdout + built.stderr
         assert AFRESH.search(log), log[-3000:]
         # the page's check line still ran: the packages installed, unconstrained

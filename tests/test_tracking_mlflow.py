@@ -16,7 +16,7 @@ import pytest
 from builder import demo
 from builder.engine import local as host
 from builder.render import monitor
-from tests.conftest import share_smoke_wheelhouse
+from tests.conftest import compose_build, share_smoke_wheelhouse
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -54,7 +54,7 @@ def tracked():
     )
     compose = ["docker", "compose", "-f", str(stack.compose_file), "--profile", "track"]
     try:
-        built = subprocess.run([*compose, "build", "mlflow"], env=env, capture_output=True, text=True, timeout=1200)
+        built = compose_build(stack.compose_file, ["mlflow"], timeout=1200)
         assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-2000:]
         up = subprocess.run([*compose, "up", "-d", "mlflow"], env=env, capture_output=True, text=True, timeout=300)
         assert up.returncode == 0, up.stderr[-2000:]
