@@ -219,17 +219,13 @@ def multi_node_layout(spec: Spec, m: ModelFacts, gpu_gib: float, errors: list[st
         return None  # one node holds an instance: the single-node rules apply
     dp = s.data_parallel if s.data_parallel != "auto" else 1
     ep = s.expert_parallel if s.expert_parallel != "auto" else m.is_moe
-    problems = parallel.tp_problems(m, tp, ep)
-    if ep and not m.is_moe:
-        problems.append("serve.expert_parallel needs a mixture-of-experts model")
+    problems = parallel.layout_problems(m, tp, pp, ep)
     if dp != 1:
         problems.append("an instance across nodes runs data_parallel=1; more instances come from k8s.serve_replicas")
     if tp * pp % gpus:
         problems.append(f"tp*pp = {tp * pp} is not a multiple of hardware.gpus ({gpus}), the GPUs per node")
     elif tp * pp // gpus > nodes:
         problems.append(f"tp*pp = {tp * pp} GPUs need {tp * pp // gpus} nodes but k8s.nodes is {nodes}")
-    if pp > m.layers:
-        problems.append(f"pipeline_parallel ({pp}) exceeds the model's {m.layers} layers")
     if problems:
         errors.append(
             spec.at(

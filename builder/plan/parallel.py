@@ -65,6 +65,16 @@ def tp_problems(m: ModelFacts, tp: int, ep: bool) -> list[str]:
     return problems
 
 
+def layout_problems(m: ModelFacts, tp: int, pp: int, ep: bool) -> list[str]:
+    """What stops a spec-set serve layout on any node count: tp divisibility, EP on a dense model, pp vs layers."""
+    problems = tp_problems(m, tp, ep)
+    if ep and not m.is_moe:
+        problems.append("serve.expert_parallel needs a mixture-of-experts model")
+    if pp > m.layers:
+        problems.append(f"pipeline_parallel ({pp}) exceeds the model's {m.layers} layers")
+    return problems
+
+
 def weights_per_gpu(m: ModelFacts, tp: int, pp: int, dp: int, ep: bool, bytes_per_param: float) -> float:
     if m.is_moe and ep:
         experts = m.layers * m.experts * m.expert_params

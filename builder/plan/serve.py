@@ -44,13 +44,9 @@ def layout(spec: Spec, m: ModelFacts | None, gpu_gib: float, errors: list[str]) 
     pp = s.pipeline_parallel
     dp = s.data_parallel if s.data_parallel != "auto" else max(gpus // (tp * pp), 1)
     ep = s.expert_parallel if s.expert_parallel != "auto" else (m.is_moe and dp * tp > 1)
-    problems = parallel.tp_problems(m, tp, ep)
-    if ep and not m.is_moe:
-        problems.append("serve.expert_parallel needs a mixture-of-experts model")
+    problems = parallel.layout_problems(m, tp, pp, ep)
     if tp * pp * dp > gpus:
         problems.append(f"tp*pp*dp = {tp}*{pp}*{dp} = {tp * pp * dp} exceeds hardware.gpus ({gpus})")
-    if pp > m.layers:
-        problems.append(f"pipeline_parallel ({pp}) exceeds the model's {m.layers} layers")
     if problems:
         errors.append(
             spec.at(

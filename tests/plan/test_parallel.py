@@ -126,3 +126,29 @@ def test_fp8_weights_on_the_cpu_stack_are_refused_naming_the_key():
 def test_quantization_in_serve_extra_args_is_refused_as_planned():
     with pytest.raises(Exception, match="serve.quantization"):
         validate({"serve": {"extra_args": {"quantization": "fp8"}}})
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{}, {"k8s": {"nodes": 2}}],
+    ids=["one node", "across nodes"],
+)
+@pytest.mark.parametrize(
+    ("model", "serve", "rule"),
+    [
+        (
+            "Qwen/Qwen3-30B-A3B-Thinking-2507",
+            {"pipeline_parallel": 64, "tensor_parallel": 1},
+            "exceeds the model's 48 layers",
+        ),
+        (
+            "Qwen/Qwen3-8B",
+            {"expert_parallel": True, "tensor_parallel": 1, "pipeline_parallel": 10},
+            "mixture-of-experts",
+        ),
+    ],
+)
+def test_one_set_of_layout_rules_on_one_node_and_across_nodes(model, serve, rule, extra):
+    """The tp/EP/pp rules are written once (parallel.layout_problems) and both serve planners refuse by them."""
+    plan = make_plan(validate({"model": {"id": model}, "serve": serve, **extra}))
+    assert any(e.startswith("serve layout tp=1") and rule in e for e in plan.errors), plan.errors
