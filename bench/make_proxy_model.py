@@ -31,9 +31,14 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # the repo root: builder/ (stdlib-only module)
 from textgen import corpus  # noqa: E402
 
-QWEN3_VOCAB = 151936
+from builder.facts.models import CATALOG  # noqa: E402
+
+MODEL_ID = "Qwen/Qwen3-30B-A3B-Thinking-2507"
+
+QWEN3_VOCAB = CATALOG[MODEL_ID]["vocab_size"]
 FIRST_SPECIAL = 151643
 # Qwen3's added tokens, in id order from 151643 (tokenizer_config.json of Qwen3-30B-A3B-Thinking-2507).
 SPECIALS = [
@@ -83,21 +88,13 @@ CHAT_TEMPLATE = (
 
 
 def model_config(layers: int, tiny: bool) -> dict:
+    # The layer shape is the planner's own catalog entry (one table), cut to `layers` decoder layers.
     cfg = dict(
         architectures=["Qwen3MoeForCausalLM"],
-        model_type="qwen3_moe",
-        hidden_size=2048,
-        num_attention_heads=32,
-        num_key_value_heads=4,
-        head_dim=128,
-        num_experts=128,
-        num_experts_per_tok=8,
-        moe_intermediate_size=768,
-        intermediate_size=6144,
-        vocab_size=QWEN3_VOCAB,
+        **CATALOG[MODEL_ID],
+    )
+    cfg.update(
         num_hidden_layers=layers,
-        tie_word_embeddings=False,
-        max_position_embeddings=262144,
         rope_theta=10000000.0,
         rms_norm_eps=1e-6,
         norm_topk_prob=True,
