@@ -22,7 +22,17 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 SITE = "/opt/venv/lib/python3.12/site-packages"
-PIECE = 56 * 2**20
+CARRY_LIMIT = 64 * 2**20  # what one device call carries: the piece AND the repo's tracked tree
+
+
+def piece_size() -> int:
+    """Pieces travel with the whole tracked tree (~9 MB in 2026-12, growing with bench/results): leave it room,
+    plus 2 MiB for results added before the pieces are carried."""
+    names = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True).stdout.split(b"\0")
+    tree = sum((REPO / n.decode()).stat().st_size for n in names if n and (REPO / n.decode()).is_file())
+    return CARRY_LIMIT - tree - 2 * 2**20
+
+
 # ms-swift and what it needs beyond the machine (the issue-14 wheel set), FA4, the Megatron stack. Left out:
 # what the machine has, the CUDA header wheels (only TE's build needs them) and cudnn-frontend (TE imports it
 # only for sm100 grouped MLPs).
@@ -71,7 +81,8 @@ def main() -> int:
     out_dir.mkdir(exist_ok=True)
     for old in out_dir.glob(f"{name}.part*"):
         old.unlink()
-    pieces = [data[i : i + PIECE] for i in range(0, len(data), PIECE)]
+    size = piece_size()
+    pieces = [data[i : i + size] for i in range(0, len(data), size)]
     for i, piece in enumerate(pieces):
         (out_dir / f"{name}.part{i}").write_bytes(piece)
     print(

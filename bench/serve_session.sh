@@ -8,7 +8,8 @@
 #   (PLANS defaults to bench/plans/serve, written by bench/make_serve_plans.py)
 #
 # Wheels: vLLM 0.25.1 and what it needs beyond the machine's own packages (~300 MB: docs/benchmarks.md says
-# how the bundle is made) travel as .whl/bundle.part* over several calls of one warm machine (64 MiB a call);
+# how the bundle is made) travel as .whl/bundle.part* over several calls of one warm machine (64 MiB a call, the repo's tracked
+# tree included: six pieces of 52 MB since 2026-12-05, PIECES=6);
 # every call copies what it carries to /tmp/parts, and the first call that has them all unpacks them.
 # Results and server logs go to $OUT (serve-<BATCH>-<config>-<workload>-<rate>.json).
 set -u
@@ -19,15 +20,16 @@ say() { echo "[session +$(( $(date +%s) - T0 ))s] $*"; }
 cp -n .whl/bundle.part* /tmp/parts/ 2>/dev/null
 say "pieces here: $(ls /tmp/parts | tr '\n' ' ')"
 [ $# -gt 0 ] || exit 0   # a carrying call only
-if [ ! -f /tmp/site/.vllm-ok ]; then
-  [ "$(ls /tmp/parts | wc -l)" -ge "${PIECES:-5}" ] || { say "missing pieces"; exit 1; }
-  mkdir -p /tmp/bundle /tmp/site && cat /tmp/parts/bundle.part* | tar -C /tmp/bundle -xf - || exit 1
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site \
+if [ ! -f /tmp/vsite/.vllm-ok ]; then
+  # only this bundle's pieces count (a Megatron session on the same machine leaves mg.part* there)
+  [ "$(ls /tmp/parts/bundle.part* | wc -l)" -ge "${PIECES:-6}" ] || { say "missing pieces"; exit 1; }
+  mkdir -p /tmp/bundle /tmp/vsite && cat /tmp/parts/bundle.part* | tar -C /tmp/bundle -xf - || exit 1
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/vsite \
     /tmp/bundle/wheels/*.whl || { say "wheel install failed"; exit 1; }
-  xz -dc /tmp/bundle/vllm.tar.xz | tar -C /tmp/site -xf - || exit 1
-  touch /tmp/site/.vllm-ok; say "vLLM unpacked"
+  xz -dc /tmp/bundle/vllm.tar.xz | tar -C /tmp/vsite -xf - || exit 1
+  touch /tmp/vsite/.vllm-ok; say "vLLM unpacked"
 fi
-export PYTHONPATH=/tmp/site PATH=/tmp/site/bin:$PATH PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
+export PYTHONPATH=/tmp/vsite PATH=/tmp/vsite/bin:$PATH PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
 [ -f $W/m48/tokenizer.json ] || python3 bench/make_proxy_model.py $W/m48 --layers 48 --no-weights || exit 1
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 status=0
