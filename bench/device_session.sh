@@ -32,11 +32,11 @@ say "pieces here: $(ls /tmp/parts | tr '\n' ' ')"
 [ "${1:-}" = carry ] && exit 0
 if [ -n "${PARTS:-}" ] && [ ! -f /tmp/site/.parts-ok ]; then
   # only this tree's pieces count (PARTS_NAME, default mg: bench/pack_site.py's name); serving's bundle.part* may be there
-  got=$(ls /tmp/parts/${PARTS_NAME:-mg}.part* 2>/dev/null | wc -l)
-  [ "$got" -ge "$PARTS" ] || { say "missing pieces: have $got of $PARTS"; exit 1; }
-  sum=$(cat /tmp/parts/${PARTS_NAME:-mg}.part* | sha256sum | cut -d' ' -f1)
+  shopt -s nullglob; mine=(/tmp/parts/"${PARTS_NAME:-mg}".part*); shopt -u nullglob
+  [ ${#mine[@]} -ge "$PARTS" ] || { say "missing pieces: have ${#mine[@]} of $PARTS"; exit 1; }
+  sum=$(cat "${mine[@]}" | sha256sum | cut -d' ' -f1)
   [ -z "${PARTS_SHA256:-}" ] || [ "$sum" = "$PARTS_SHA256" ] || { say "pieces corrupt: $sum"; exit 1; }
-  cat /tmp/parts/${PARTS_NAME:-mg}.part* | xz -dc -T0 | tar -C /tmp/site -xf - && touch /tmp/site/.parts-ok || { say "unpack failed"; exit 1; }
+  cat "${mine[@]}" | xz -dc -T0 | tar -C /tmp/site -xf - && touch /tmp/site/.parts-ok || { say "unpack failed"; exit 1; }
   say "pieces unpacked: $(du -sh /tmp/site | cut -f1)"
 fi
 if ls .whl/*.whl > /dev/null 2>&1 && [ ! -f /tmp/site/.ok ]; then

@@ -28,8 +28,9 @@ CARRY_LIMIT = 64 * 2**20  # what one device call carries: the piece AND the repo
 def piece_size() -> int:
     """Pieces travel with the whole tracked tree (~9 MB in 2026-12, growing with bench/results): leave it room,
     plus 2 MiB for results added before the pieces are carried."""
-    names = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True).stdout.split(b"\0")
-    tree = sum((REPO / n.decode()).stat().st_size for n in names if n and (REPO / n.decode()).is_file())
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True).stdout
+    files = [REPO / n for n in listed.decode().split("\0") if n]
+    tree = sum(f.stat().st_size for f in files if f.is_file())
     return CARRY_LIMIT - tree - 2 * 2**20
 
 
