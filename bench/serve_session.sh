@@ -7,10 +7,10 @@
 #                                                                       # quality (bench/serve_quality.py)
 #   (PLANS defaults to bench/plans/serve, written by bench/make_serve_plans.py)
 #
-# Wheels: vLLM 0.25.1 and what it needs beyond the machine's own packages (~300 MB: docs/benchmarks.md says
-# how the bundle is made) travel as .whl/bundle.part* over several calls of one warm machine (64 MiB a call, the repo's tracked
-# tree included: six pieces of 52 MB since 2026-12-05, PIECES=6);
-# every call copies what it carries to /tmp/parts, and the first call that has them all unpacks them.
+# Wheels: vLLM 0.25.1 and what it needs beyond the machine's torch (bench/pack_serve.py packs them from the
+# serving image's lock as one xz tree, .whl/bundle.part*) travel over several calls of one warm machine (64 MiB
+# a call, the repo's tracked tree included); every call copies what it carries to /tmp/parts, and the first
+# call that has all PIECES (checked against PIECES_SHA256 when given) unpacks them into /tmp/vsite.
 # Results and server logs go to $OUT (serve-<BATCH>-<config>-<workload>-<rate>.json).
 set -u
 cd "$(dirname "$0")/.."
@@ -22,12 +22,13 @@ say "pieces here: $(ls /tmp/parts | tr '\n' ' ')"
 [ $# -gt 0 ] || exit 0   # a carrying call only
 if [ ! -f /tmp/vsite/.vllm-ok ]; then
   # only this bundle's pieces count (a Megatron session on the same machine leaves mg.part* there)
-  [ "$(ls /tmp/parts/bundle.part* | wc -l)" -ge "${PIECES:-6}" ] || { say "missing pieces"; exit 1; }
-  mkdir -p /tmp/bundle /tmp/vsite && cat /tmp/parts/bundle.part* | tar -C /tmp/bundle -xf - || exit 1
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/vsite \
-    /tmp/bundle/wheels/*.whl || { say "wheel install failed"; exit 1; }
-  xz -dc /tmp/bundle/vllm.tar.xz | tar -C /tmp/vsite -xf - || exit 1
-  touch /tmp/vsite/.vllm-ok; say "vLLM unpacked"
+  shopt -s nullglob; mine=(/tmp/parts/bundle.part*); shopt -u nullglob
+  [ ${#mine[@]} -ge "${PIECES:-7}" ] || { say "missing pieces: have ${#mine[@]} of ${PIECES:-7}"; exit 1; }
+  mapfile -t mine < <(printf '%s\n' "${mine[@]}" | sort -V)  # part2 before part10
+  sum=$(cat "${mine[@]}" | sha256sum | cut -d' ' -f1)
+  [ -z "${PIECES_SHA256:-}" ] || [ "$sum" = "$PIECES_SHA256" ] || { say "pieces corrupt: $sum"; exit 1; }
+  mkdir -p /tmp/vsite && cat "${mine[@]}" | xz -dc -T0 | tar -C /tmp/vsite -xf - || { say "unpack failed"; exit 1; }
+  touch /tmp/vsite/.vllm-ok; say "vLLM unpacked: $(du -sh /tmp/vsite | cut -f1)"
 fi
 export PYTHONPATH=/tmp/vsite PATH=/tmp/vsite/bin:$PATH PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
 [ -f $W/m48/tokenizer.json ] || python3 bench/make_proxy_model.py $W/m48 --layers 48 --no-weights || exit 1
