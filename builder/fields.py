@@ -1,6 +1,6 @@
 """The spec's field types and value rules, one place for each: the patterns that keep spec values from
 breaking a Dockerfile line or a shell word, secret detection, the extra_args flags the planner owns, and
-ms-swift's dataset syntax. spec.py builds its sections from these; load.py reuses the secret rules."""
+ms-swift's dataset syntax. spec/ builds its sections from these; load.py reuses the secret rules."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The spec's JSON Schema, generated from the pydantic models in builder/spec.py.
+"""The spec's JSON Schema, generated from the pydantic models in builder/spec/.
 
 Editors complete and check modelforge.yaml with it: the spec's first line
 `# yaml-language-server: $schema=modelforge.schema.json` points the YAML language server
