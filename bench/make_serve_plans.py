@@ -33,6 +33,8 @@ s18a), 80 prompts each so a start and both rates fit one 600 s call.
     MF_SERVE_PLANS_DIR=bench/plans/serve-s18c python3 bench/make_serve_plans.py \
         --configs vllm-default,product-fp8-kv-fp8 --workloads reasoning-rates
     MF_SERVE_PLANS_DIR=bench/plans/serve-2gpu python3 bench/make_serve_plans.py --gpus 2
+    MF_SERVE_PLANS_DIR=bench/plans/serve-s18d-h100 python3 bench/make_serve_plans.py --gpu H100-80GB \
+        --configs vllm-default,product-fp8-kv-fp8 --workloads reasoning-rates --rates 2
 """
 
 from __future__ import annotations
@@ -86,13 +88,15 @@ def main() -> None:
     ap.add_argument("--gpus", type=int, default=1)
     ap.add_argument("--configs", help="comma-separated; default: all for this GPU count")
     ap.add_argument("--workloads", default="reasoning,chat", help=f"comma-separated of {', '.join(WORKLOADS)}")
+    ap.add_argument("--gpu", default="H200", help="the spec's hardware.gpu: the card the run gets (H200, H100-80GB)")
+    ap.add_argument("--rates", help="comma-separated request rates for every workload, instead of its own")
     args = ap.parse_args()
     table = CONFIGS if args.gpus == 1 else MULTI_GPU_CONFIGS
     names = args.configs.split(",") if args.configs else list(table)
     unknown = [n for n in names if n not in table] + [w for w in args.workloads.split(",") if w not in WORKLOADS]
     if unknown:
         ap.error(f"unknown for {args.gpus} GPU(s): {', '.join(unknown)}")
-    base = [f"hardware.gpus={args.gpus}", "hardware.gpu=H200"]
+    base = [f"hardware.gpus={args.gpus}", f"hardware.gpu={args.gpu}"]
     OUT.mkdir(parents=True, exist_ok=True)
     commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=REPO).stdout.strip()
     product = plan(base)
@@ -112,6 +116,7 @@ def main() -> None:
         workloads = []
         for key in args.workloads.split(","):
             wname, inp, out, rates, prompts = WORKLOADS[key]
+            rates = args.rates.split(",") if args.rates else rates
             load = Load(rates, prompts, inp, out)
             bench_args = vllm_bench_args("http://127.0.0.1:{PORT}", served, "{TOKENIZER}", load, "{RESULTS}")
             workloads.append(
