@@ -34,7 +34,7 @@ s18a), 80 prompts each so a start and both rates fit one 600 s call.
         --configs vllm-default,product-fp8-kv-fp8 --workloads reasoning-rates
     MF_SERVE_PLANS_DIR=bench/plans/serve-2gpu python3 bench/make_serve_plans.py --gpus 2
     MF_SERVE_PLANS_DIR=bench/plans/serve-s18d-h100 python3 bench/make_serve_plans.py --gpu H100-80GB \
-        --configs vllm-default,product-fp8-kv-fp8 --workloads reasoning-rates --rates 2
+        --configs vllm-default,product-fp8-kv-fp8 --workloads reasoning-rates --rates 2 --prompts 40
 """
 
 from __future__ import annotations
@@ -90,6 +90,7 @@ def main() -> None:
     ap.add_argument("--workloads", default="reasoning,chat", help=f"comma-separated of {', '.join(WORKLOADS)}")
     ap.add_argument("--gpu", default="H200", help="the spec's hardware.gpu: the card the run gets (H200, H100-80GB)")
     ap.add_argument("--rates", help="comma-separated request rates for every workload, instead of its own")
+    ap.add_argument("--prompts", type=int, help="prompts per rate for every workload, instead of its own")
     args = ap.parse_args()
     table = CONFIGS if args.gpus == 1 else MULTI_GPU_CONFIGS
     names = args.configs.split(",") if args.configs else list(table)
@@ -117,6 +118,7 @@ def main() -> None:
         for key in args.workloads.split(","):
             wname, inp, out, rates, prompts = WORKLOADS[key]
             rates = args.rates.split(",") if args.rates else rates
+            prompts = args.prompts or prompts
             load = Load(rates, prompts, inp, out)
             bench_args = vllm_bench_args("http://127.0.0.1:{PORT}", served, "{TOKENIZER}", load, "{RESULTS}")
             workloads.append(
