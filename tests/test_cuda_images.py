@@ -18,6 +18,7 @@ import pytest
 from builder.demo import EXAMPLES, SMOKE_SPEC, Stack, training_summary
 from builder.engine import local
 from builder.engine.build import IMAGES, build
+from builder.facts import vllm as vllm_facts
 from builder.load import load_spec
 from builder.plan import make_plan
 from builder.render import render_all, write
@@ -211,6 +212,11 @@ def test_the_serving_image_imports_vllm_and_its_parser_accepts_the_rendered_comm
     )
     assert parsed["enable_expert_parallel"] is layout.ep and parsed["reasoning_parser"] == "qwen3"
     assert parsed["max_model_len"] == plan.spec.serve.max_model_len and parsed["port"] == plan.spec.serve.port
+    # the spec's default utilization is the pinned vLLM's own (builder/facts/vllm.py): no flag, same value
+    bare = json.loads(
+        docker_run(refs["serve"], "-c", SERVE_PARSE, json.dumps(["--model", "/m"])).strip().splitlines()[-1]
+    )
+    assert bare["gpu_memory_utilization"] == vllm_facts.GPU_MEMORY_UTILIZATION == parsed["gpu_memory_utilization"]
     bad = subprocess.run(
         ["docker", "run", "--rm", "--network", "none", "--entrypoint", "python3", refs["serve"], "-c", SERVE_PARSE,
          json.dumps([*rendered, "--tensor-parallel-size", "two"])],

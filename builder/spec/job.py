@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, field_validator
 
+from ..facts import vllm
 from ..fields import (
     PLANNED_SERVE_FLAGS,
     PLANNED_TRAIN_FLAGS,
@@ -194,7 +195,7 @@ class ServeSpec(Strict):
         "127.0.0.1", pattern=r"^[0-9a-fA-F.:]+$", description="Host address compose publishes the port on"
     )
     max_model_len: int = Field(32768, ge=16, le=1_048_576)
-    gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
+    gpu_memory_utilization: float = Field(vllm.GPU_MEMORY_UTILIZATION, gt=0, le=1, description="vLLM's default")
     max_num_seqs: int | None = Field(None, ge=1)
     dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"
     kv_cache_dtype: Literal["auto", "fp8"] = Field(
