@@ -33,9 +33,9 @@ from pack_site import REPO, piece_size  # noqa: E402
 
 LOCK = REPO / "docs/locks/serve.txt"
 # The machine's own torch build and the CUDA runtime wheels it came with (torch 2.11.0+cu130 needs them). The
-# other nvidia-* wheels are not needed either (batch s18d ran with exactly this bundle): the CUDA compilers (nvcc, nvvm,
-# tileiras), cuDNN's frontend, cutlass-dsl (vLLM's CuTe-DSL kernels are for other models), nvidia-ml-py (vLLM
-# carries its own pynvml).
+# other nvidia-* wheels are not needed either (batch s18d ran with exactly this bundle): the CUDA compilers
+# (nvcc, nvvm, tileiras), cuDNN's frontend, cutlass-dsl (vLLM's CuTe-DSL kernels are for other models),
+# nvidia-ml-py (vLLM carries its own pynvml).
 MACHINE_HAS = re.compile(r"^(torch|triton|nvidia-.*|cuda-toolkit)$")
 # Never imported when serving a text MoE model with dummy weights (batch s18d started and served without
 # them): other attention/MLA kernels and their compilers, video decoding (vLLM imports cv2 in a try, with a
