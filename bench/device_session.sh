@@ -24,6 +24,7 @@ W=/tmp/bench; R=$W/results; mkdir -p "$R" "$W/runs"
 export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
 pack() { (cd "$W" && tar -czf "${OUT:-/tmp}/results.tgz.tmp" results && mv "${OUT:-/tmp}/results.tgz.tmp" "${OUT:-/tmp}/results.tgz"); }
 say() { echo "[session +$(( $(date +%s) - T0 ))s] $*"; }
+. bench/pieces.sh
 
 # ---- setup
 mkdir -p /tmp/site /tmp/parts
@@ -31,13 +32,8 @@ cp -n .whl/*.part[0-9]* /tmp/parts/ 2>/dev/null
 say "pieces here: $(ls /tmp/parts | tr '\n' ' ')"
 [ "${1:-}" = carry ] && exit 0
 if [ -n "${PARTS:-}" ] && [ ! -f /tmp/site/.parts-ok ]; then
-  # only this tree's pieces count (PARTS_NAME, default mg: bench/pack_site.py's name); serving's bundle.part* may be there
-  shopt -s nullglob; mine=(/tmp/parts/"${PARTS_NAME:-mg}".part*); shopt -u nullglob
-  [ ${#mine[@]} -ge "$PARTS" ] || { say "missing pieces: have ${#mine[@]} of $PARTS"; exit 1; }
-  sum=$(cat "${mine[@]}" | sha256sum | cut -d' ' -f1)
-  [ -z "${PARTS_SHA256:-}" ] || [ "$sum" = "$PARTS_SHA256" ] || { say "pieces corrupt: $sum"; exit 1; }
-  cat "${mine[@]}" | xz -dc -T0 | tar -C /tmp/site -xf - && touch /tmp/site/.parts-ok || { say "unpack failed"; exit 1; }
-  say "pieces unpacked: $(du -sh /tmp/site | cut -f1)"
+  # PARTS_NAME: default mg, bench/pack_site.py's name
+  unpack_pieces "${PARTS_NAME:-mg}" "$PARTS" "${PARTS_SHA256:-}" /tmp/site && touch /tmp/site/.parts-ok || exit 1
 fi
 if ls .whl/*.whl > /dev/null 2>&1 && [ ! -f /tmp/site/.ok ]; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \

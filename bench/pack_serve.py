@@ -18,7 +18,6 @@ on a Debian base with Python 3.11, and compiled dependencies are tagged for one 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
@@ -29,7 +28,7 @@ import zipfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pack_site import REPO, piece_size  # noqa: E402
+from pack_site import REPO, write_pieces, xz_tar  # noqa: E402
 
 LOCK = REPO / "docs/locks/serve.txt"
 # The machine's own torch build and the CUDA runtime wheels it came with (torch 2.11.0+cu130 needs them). The
@@ -90,21 +89,8 @@ def main() -> int:
         for wheel in found:
             unpack(wheel, site)
         # one xz stream of the unpacked tree: a third smaller than the wheels' zip compression
-        tar = subprocess.Popen(["tar", "-C", str(site), "-cf", "-", "."], stdout=subprocess.PIPE)
-        data = subprocess.run(["xz", "-6", "-T0"], stdin=tar.stdout, capture_output=True, check=True).stdout
-        if tar.wait() != 0:
-            sys.exit("tar failed")
-        count = len(found)
-    out_dir = REPO / ".whl"
-    out_dir.mkdir(exist_ok=True)
-    for old in out_dir.glob("bundle.part*"):
-        old.unlink()
-    size = piece_size()
-    pieces = [data[i : i + size] for i in range(0, len(data), size)]
-    for i, piece in enumerate(pieces):
-        (out_dir / f"bundle.part{i}").write_bytes(piece)
-    print(f"{count} wheels, {len(data) / 2**20:.0f} MiB in {len(pieces)} pieces: .whl/bundle.part0..{len(pieces) - 1}")
-    print(f"PIECES={len(pieces)} PIECES_SHA256={hashlib.sha256(data).hexdigest()}")
+        data = xz_tar(site, ["."], "6")
+    write_pieces(data, "bundle", "PIECES", f"{len(found)} wheels")
     return 0
 
 

@@ -34,6 +34,30 @@ def piece_size() -> int:
     return CARRY_LIMIT - tree - 2 * 2**20
 
 
+def xz_tar(root: Path, members: list[str], level: str) -> bytes:
+    """`tar -C root members | xz -LEVEL`, in memory (a few hundred MiB)."""
+    tar = subprocess.Popen(["tar", "-C", str(root), "-cf", "-", *members], stdout=subprocess.PIPE)
+    data = subprocess.run(["xz", f"-{level}", "-T0"], stdin=tar.stdout, capture_output=True, check=True).stdout
+    if tar.wait() != 0:
+        sys.exit("tar failed")
+    return data
+
+
+def write_pieces(data: bytes, name: str, var: str, what: str) -> None:
+    """Replace .whl/<name>.part* with `data` cut to piece_size(), and print the session script's variables
+    (<var>=count, <var>_SHA256=checksum of the whole)."""
+    out_dir = REPO / ".whl"
+    out_dir.mkdir(exist_ok=True)
+    for old in out_dir.glob(f"{name}.part*"):
+        old.unlink()
+    size = piece_size()
+    pieces = [data[i : i + size] for i in range(0, len(data), size)]
+    for i, piece in enumerate(pieces):
+        (out_dir / f"{name}.part{i}").write_bytes(piece)
+    print(f"{what}, {len(data) / 2**20:.0f} MiB in {len(pieces)} pieces: .whl/{name}.part0..{len(pieces) - 1}")
+    print(f"{var}={len(pieces)} {var}_SHA256={hashlib.sha256(data).hexdigest()}")
+
+
 # ms-swift and what it needs beyond the machine (the issue-14 wheel set), FA4, the Megatron stack. Left out:
 # what the machine has, the CUDA header wheels (only TE's build needs them) and cudnn-frontend (TE imports it
 # only for sm100 grouped MLPs).
@@ -71,25 +95,8 @@ def main() -> int:
                     files.add(str(rel))
         listing = Path(tmp) / "files.txt"
         listing.write_text("\n".join(sorted(files)) + "\n")
-        bundle = Path(tmp) / "bundle.tar.xz"
-        tar = subprocess.Popen(["tar", "-C", str(sp), "-cf", "-", "-T", str(listing)], stdout=subprocess.PIPE)
-        with bundle.open("wb") as out:
-            subprocess.run(["xz", "-3", "-T0"], stdin=tar.stdout, stdout=out, check=True)
-        if tar.wait() != 0:
-            sys.exit("tar failed")
-        data = bundle.read_bytes()
-    out_dir = REPO / ".whl"
-    out_dir.mkdir(exist_ok=True)
-    for old in out_dir.glob(f"{name}.part*"):
-        old.unlink()
-    size = piece_size()
-    pieces = [data[i : i + size] for i in range(0, len(data), size)]
-    for i, piece in enumerate(pieces):
-        (out_dir / f"{name}.part{i}").write_bytes(piece)
-    print(
-        f"{len(files)} files, {len(data) / 2**20:.0f} MiB in {len(pieces)} pieces: .whl/{name}.part0..{len(pieces) - 1}"
-    )
-    print(f"PARTS={len(pieces)} PARTS_SHA256={hashlib.sha256(data).hexdigest()}")
+        data = xz_tar(sp, ["-T", str(listing)], "3")
+    write_pieces(data, name, "PARTS", f"{len(files)} files")
     return 0
 
 

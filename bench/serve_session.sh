@@ -17,20 +17,14 @@ cd "$(dirname "$0")/.."
 T0=$(date +%s); DEADLINE=$((T0 + $1)); BATCH=$2; shift 2
 W=/tmp/sbench; R=$W/results; mkdir -p "$R" /tmp/parts
 say() { echo "[session +$(( $(date +%s) - T0 ))s] $*"; }
+. bench/pieces.sh
 cp -n .whl/bundle.part* /tmp/parts/ 2>/dev/null
 say "pieces here: $(ls /tmp/parts | tr '\n' ' ')"
 [ $# -gt 0 ] || exit 0   # a carrying call only
 if [ ! -f /tmp/vsite/.vllm-ok ]; then
-  # only this bundle's pieces count (a Megatron session on the same machine leaves mg.part* there)
-  shopt -s nullglob; mine=(/tmp/parts/bundle.part*); shopt -u nullglob
-  [ ${#mine[@]} -ge "${PIECES:-7}" ] || { say "missing pieces: have ${#mine[@]} of ${PIECES:-7}"; exit 1; }
-  mapfile -t mine < <(printf '%s\n' "${mine[@]}" | sort -V)  # part2 before part10
-  sum=$(cat "${mine[@]}" | sha256sum | cut -d' ' -f1)
-  [ -z "${PIECES_SHA256:-}" ] || [ "$sum" = "$PIECES_SHA256" ] || { say "pieces corrupt: $sum"; exit 1; }
-  mkdir -p /tmp/vsite && cat "${mine[@]}" | xz -dc -T0 | tar -C /tmp/vsite -xf - || { say "unpack failed"; exit 1; }
-  touch /tmp/vsite/.vllm-ok; say "vLLM unpacked: $(du -sh /tmp/vsite | cut -f1)"
+  unpack_pieces bundle "${PIECES:-7}" "${PIECES_SHA256:-}" /tmp/vsite && touch /tmp/vsite/.vllm-ok || exit 1
 fi
-export PYTHONPATH=/tmp/vsite PATH=/tmp/vsite/bin:$PATH PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
+export PYTHONPATH=/tmp/vsite PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
 [ -f $W/m48/tokenizer.json ] || python3 bench/make_proxy_model.py $W/m48 --layers 48 --no-weights || exit 1
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 status=0

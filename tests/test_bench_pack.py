@@ -9,10 +9,10 @@ import importlib.util
 import sys
 
 
-def _pack_serve(root):
+def _bench_module(root, name: str):
     sys.path.insert(0, str(root / "bench"))  # pack_serve imports pack_site beside it
     try:
-        spec = importlib.util.spec_from_file_location("pack_serve", root / "bench" / "pack_serve.py")
+        spec = importlib.util.spec_from_file_location(name, root / "bench" / f"{name}.py")
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         return module
@@ -21,7 +21,7 @@ def _pack_serve(root):
 
 
 def test_the_bundle_is_the_serving_lock_minus_the_machine_and_what_serving_never_loads(root):
-    pack = _pack_serve(root)
+    pack = _bench_module(root, "pack_serve")
     lock = {line.split("==")[0] for line in pack.LOCK.read_text().splitlines() if "==" in line}
     names = {pin.split("==")[0] for pin in pack.pins()}
     assert {"vllm", "xgrammar", "transformers", "numba", "flashinfer-python"} <= names
@@ -33,6 +33,5 @@ def test_the_bundle_is_the_serving_lock_minus_the_machine_and_what_serving_never
 
 
 def test_pieces_leave_room_for_the_tree_that_travels_with_them(root):
-    pack = _pack_serve(root)
-    size = pack.piece_size()
+    size = _bench_module(root, "pack_site").piece_size()
     assert 32 * 2**20 < size < 64 * 2**20
