@@ -30,11 +30,11 @@ reasoning workload at 1 and 2 requests/s (below and above one H200's bf16 satura
 s18a), 80 prompts each so a start and both rates fit one 600 s call.
 
     python3 bench/make_serve_plans.py                                  # batch plans for one H200
-    MF_SERVE_PLANS_DIR=bench/plans/serve-s18c python3 bench/make_serve_plans.py \
+    MF_SERVE_PLANS_DIR=bench/plans/serve-s18e python3 bench/make_serve_plans.py \
         --configs vllm-default,product-fp8-kv-fp8 --workloads reasoning-rates
     MF_SERVE_PLANS_DIR=bench/plans/serve-2gpu python3 bench/make_serve_plans.py --gpus 2
-    MF_SERVE_PLANS_DIR=bench/plans/serve-s18d-h100 python3 bench/make_serve_plans.py --gpu H100-80GB \
-        --configs vllm-default,product-fp8-kv-fp8 --workloads reasoning-rates --rates 2 --prompts 40
+    MF_SERVE_PLANS_DIR=bench/plans/serve-s18e-h100 python3 bench/make_serve_plans.py --gpu H100-80GB \
+        --configs vllm-default,product,product-fp8-kv-fp8 --workloads reasoning-rates --rates 1,2 --prompts 40
 """
 
 from __future__ import annotations

@@ -59,7 +59,7 @@ def test_dense_model_has_no_expert_parallel():
 
 # Issue 18: vLLM 0.25.1's "GPU KV cache size: N tokens" for the full 48-layer Qwen3-30B-A3B at max-model-len
 # 32768 on one GPU, by (GPU, weight quantization, KV dtype, gpu_memory_utilization as the log states it:
-# vLLM's default 0.92 where the run passed none), from bench/results/serve-s18{a,b,d}-*.server.log.
+# vLLM's default 0.92 where the run passed none), from bench/results/serve-s18{a,b,d,e}-*.server.log.
 MEASURED_KV_TOKENS = {
     ("H200", None, "auto", 0.92): 744_080,
     ("H200", None, "fp8", 0.90): 1_426_416,
@@ -67,6 +67,7 @@ MEASURED_KV_TOKENS = {
     ("H200", "fp8", "fp8", 0.90): 2_034_800,
     ("H100-80GB", None, "auto", 0.92): 134_896,
     ("H100-80GB", "fp8", "fp8", 0.90): 842_912,
+    ("H100-80GB", "fp8", "fp8", 0.92): 877_504,
 }
 
 
