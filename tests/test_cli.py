@@ -27,6 +27,23 @@ def test_plan_json_fields(cli):
     assert serve["tensor_parallel"] * serve["data_parallel"] * serve["pipeline_parallel"] <= 5
 
 
+def test_plan_says_how_many_full_length_requests_the_cache_holds_and_what_fp8_would_give(cli):
+    result = cli("plan", "--set", "hardware.gpus=1", "--set", "hardware.gpu=H100-80GB")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(cli("plan", "--json", "--set", "hardware.gpus=1", "--set", "hardware.gpu=H100-80GB").stdout)
+    serve = data["serve"]
+    # vLLM's own "Maximum concurrency for 32,768 tokens per request: 4.12x" on that card (bench s18e)
+    assert (
+        serve["full_length_requests"] == round(serve["kv_cache_tokens"] / 32768, 2)
+        and 4.0 < serve["full_length_requests"] < 4.3
+    )
+    assert f"({serve['full_length_requests']:.1f} requests at the full serve.max_model_len)" in result.stdout
+    both = serve["kv_cache_tokens_with_fp8"]["both"]
+    assert f"~{both:,} with both (opt-in" in result.stdout
+    cpu = json.loads(cli("plan", "--json", "--set", "hardware.gpus=0").stdout)["serve"]
+    assert cpu["kv_cache_tokens_with_fp8"] == {}
+
+
 def test_spec_error_exit_2_without_traceback(cli, write_spec):
     path = write_spec("train:\n  deepspeed: zero9\n  epocs: 1\n")
     result = cli("render", "-f", str(path), "--check")

@@ -7,7 +7,7 @@ import shlex
 
 from ..errors import print_errors
 from ..facts import megatron as megatron_facts
-from . import parallel
+from . import parallel, serve
 from .memory import GIB
 from .types import Plan
 
@@ -131,6 +131,8 @@ def plan_dict(plan: Plan) -> dict:
             "expert_parallel": s.layout.ep,
             "weights_gib_per_gpu": round(s.layout.weights_gib_per_gpu, 2),
             "kv_cache_tokens": s.layout.kv_cache_tokens,
+            "full_length_requests": round(s.layout.kv_cache_tokens / plan.spec.serve.max_model_len, 2),
+            "kv_cache_tokens_with_fp8": serve.fp8_cache(plan.spec, plan.model, plan.gpu_memory_gib, s.layout),
             "layout_reason": s.layout.reason,
             "compare_base": _compare_base(plan),
         },
@@ -249,6 +251,13 @@ def show(plan: Plan, as_json: bool) -> int:
     if s["kv_cache_tokens"]:
         lines.append(
             f"  per GPU     {s['weights_gib_per_gpu']:.1f} GiB weights, KV cache ~{s['kv_cache_tokens']:,} tokens per replica"
+            f" ({s['full_length_requests']:.1f} requests at the full serve.max_model_len)"
+        )
+    if s["kv_cache_tokens_with_fp8"]:
+        room = ", ".join(f"~{tokens:,} with {key}" for key, tokens in s["kv_cache_tokens_with_fp8"].items())
+        lines.append(
+            f"  fp8 option  KV cache {room} (opt-in: FP8 changes the model's numbers; speed and quality measured in "
+            "docs/benchmarks.md)"
         )
     lines.append("  command     " + s["command_line"])
     lines.append("  compare     " + s["compare_base"])

@@ -7,6 +7,7 @@ import pytest
 from builder.facts.models import lookup
 from builder.load import validate
 from builder.plan import make_plan, parallel
+from builder.plan import serve as serve_plan
 
 QWEN3_30B = lookup("Qwen/Qwen3-30B-A3B-Thinking-2507")
 
@@ -87,6 +88,32 @@ def test_the_default_utilization_is_vllms_own_so_the_product_keeps_its_cache():
     assert argv[argv.index("--gpu-memory-utilization") + 1] == "0.92"
     measured = MEASURED_KV_TOKENS[("H200", None, "auto", 0.92)]
     assert abs(plan.serve.layout.kv_cache_tokens - measured) / measured < 0.02
+
+
+def test_the_fp8_option_figures_are_the_plans_those_keys_would_make():
+    # `plan` shows, beside the bf16 cache, what each FP8 key would give on the same layout: each figure must be
+    # what a plan with that key set says (s18e: on one H100 the bf16 cache held ~29 of 40 long requests).
+    base = {"hardware": {"gpus": 1, "gpu": "H100-80GB"}}
+    plan = make_plan(validate(base))
+    room = serve_plan.fp8_cache(plan.spec, plan.model, plan.gpu_memory_gib, plan.serve.layout)
+    keyed = {
+        "serve.kv_cache_dtype: fp8": {"kv_cache_dtype": "fp8"},
+        "serve.quantization: fp8": {"quantization": "fp8"},
+        "both": {"kv_cache_dtype": "fp8", "quantization": "fp8"},
+    }
+    assert set(room) == set(keyed)
+    for label, serve in keyed.items():
+        assert room[label] == make_plan(validate({**base, "serve": serve})).serve.layout.kv_cache_tokens, label
+    assert room["both"] == pytest.approx(MEASURED_KV_TOKENS[("H100-80GB", "fp8", "fp8", 0.92)], rel=0.02)
+    # Keys already set are not offered again; the CPU stack and an unknown model get no figure.
+    half = make_plan(validate({**base, "serve": {"kv_cache_dtype": "fp8"}}))
+    assert set(serve_plan.fp8_cache(half.spec, half.model, half.gpu_memory_gib, half.serve.layout)) == {
+        "serve.quantization: fp8"
+    }
+    both = make_plan(validate({**base, "serve": keyed["both"]}))
+    assert serve_plan.fp8_cache(both.spec, both.model, both.gpu_memory_gib, both.serve.layout) == {}
+    cpu = make_plan(validate({"hardware": {"gpus": 0}}))
+    assert serve_plan.fp8_cache(cpu.spec, cpu.model, cpu.gpu_memory_gib, cpu.serve.layout) == {}
 
 
 def test_fp8_kv_cache_doubles_the_tokens_and_renders_its_flag_once():
